@@ -1,0 +1,1 @@
+"""Text-to-music generation (text encoder, spectrogram diffusion, inversion to audio)."""

@@ -1,0 +1,295 @@
+"""The `songspace` command line. Commands stay thin: they parse, call library code, print."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from pipelines.progress import console, epoch_progress
+from pipelines.readers import read_playlists, write_dataset
+from pipelines.schemas import DataError, Dataset, OnError
+from pipelines.splits import split_dataset
+from pipelines.training import MODEL_NAMES, evaluate_artifact, train_song2vec
+from recsys.artifact import ArtifactError, load_artifact
+from recsys.evaluation import METRICS
+from recsys.song2vec import Song2VecConfig
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / "data" / "yes_small"
+
+app = typer.Typer(
+    help="songspace: song2vec embeddings, recommendations and text-to-music.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+OnErrorOption = Annotated[
+    str, typer.Option("--on-error", help="fail: stop at the first bad row; quarantine: set bad "
+                      "rows aside in a file with the reason and go on.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _on_error(value: str) -> OnError:
+    if value not in ("fail", "quarantine"):
+        raise _fail(f"--on-error must be 'fail' or 'quarantine', got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _read(
+    path: Path, *, songs: Path | None = None, split: str = "train", on_error: str = "fail",
+    quarantine: Path | None = None,
+) -> Dataset:
+    mode = _on_error(on_error)
+    if mode == "quarantine" and quarantine is None:
+        quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
+    try:
+        dataset = read_playlists(
+            path, songs_path=songs, split=split, on_error=mode, quarantine_path=quarantine
+        )
+    except DataError as error:
+        hint = "" if mode == "quarantine" else " (use --on-error quarantine to set bad rows aside)"
+        raise _fail(f"{error}{hint}") from None
+    except FileNotFoundError as error:
+        raise _fail(str(error)) from None
+    report = dataset.report
+    summary = f"read {report.playlists:,} playlists, {report.songs:,} songs from {path}"
+    if report.quarantined:
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.quarantined_by_reason.items()))
+        summary += (f"; [yellow]quarantined {report.quarantined:,} rows[/] ({reasons}) "
+                    f"-> {report.quarantine_file}")
+    console.print(summary)
+    return dataset
+
+
+def _load_config(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    try:
+        text = path.read_text()
+        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (OSError, ValueError) as error:
+        raise _fail(f"{path}: cannot read config: {error}") from None
+    return values.get("song2vec", values)
+
+
+def _metrics_table(result: dict) -> Table:
+    table = Table(title=f"next-song prediction, {result['cases']:,} cases")
+    table.add_column("model")
+    for metric in METRICS:
+        table.add_column(metric, justify="right")
+    best = {m: max(v[m] for v in result["models"].values()) for m in METRICS}
+    for name, values in result["models"].items():
+        cells = [
+            f"[bold green]{values[m]:.4f}[/]" if values[m] == best[m] else f"{values[m]:.4f}"
+            for m in METRICS
+        ]
+        table.add_row(name, *cells)
+    return table
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Playlist file or folder, any supported format.")],
+    out: Annotated[Path, typer.Option(help="Folder for songs.parquet + playlists.parquet.")],
+    songs: Annotated[Path | None, typer.Option(help="Catalogue file for plain formats.")] = None,
+    on_error: OnErrorOption = "fail",
+    quarantine: Annotated[Path | None, typer.Option(help="Where bad rows go.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Validate playlists in any supported format and store them in the canonical Parquet form."""
+    if on_error == "quarantine" and quarantine is None:
+        quarantine = out.with_name(out.name + ".quarantine.jsonl")
+    dataset = _read(path, songs=songs, on_error=on_error, quarantine=quarantine)
+    write_dataset(dataset, out)
+    if json_output:
+        print(json.dumps(dataset.report.as_dict()))
+
+
+@app.command()
+def split(
+    path: Annotated[Path, typer.Argument(help="Playlist file or folder, any supported format.")],
+    out: Annotated[Path, typer.Option(help="Folder to hold train/, valid/ and test/.")],
+    valid: Annotated[float, typer.Option(help="Fraction of playlists for validation.")] = 0.1,
+    test: Annotated[float, typer.Option(help="Fraction of playlists for the test.")] = 0.1,
+    seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
+) -> None:
+    """Carve seeded train / valid / test splits of whole playlists out of one playlist set."""
+    parts = split_dataset(_read(path), valid=valid, test=test, seed=seed)
+    for name, part in parts.items():
+        write_dataset(part, out / name)
+        console.print(f"{name}: {part.playlists['playlist_id'].n_unique():,} playlists -> {out / name}")
+
+
+@app.command()
+def train(
+    playlists: Annotated[Path, typer.Option(help="Playlist file, or a yes.com variant folder.")],
+    out: Annotated[Path, typer.Option(help="Artifact folder to publish (replaced atomically).")],
+    config: Annotated[Path | None, typer.Option(help="TOML or JSON file of song2vec settings.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed; makes training reproducible "
+                                             "(one worker thread).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
+    songs: Annotated[Path | None, typer.Option(help="Catalogue file for plain formats.")] = None,
+    on_error: OnErrorOption = "fail",
+    json_output: JsonOption = False,
+) -> None:
+    """Train song2vec on playlists and publish the model artifact."""
+    values = _load_config(config)
+    if seed is not None:
+        values.update(seed=seed, workers=1)
+    if epochs is not None:
+        values["epochs"] = epochs
+    try:
+        cfg = Song2VecConfig.from_dict(values, str(config or "settings"))
+    except (TypeError, ValueError) as error:
+        raise _fail(str(error)) from None
+    quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
+    dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
+    with epoch_progress(cfg.epochs) as on_epoch:
+        path, metrics = train_song2vec(
+            dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch
+        )
+    console.print(
+        f"trained in {metrics['train_seconds']:.1f}s ({metrics['songs_per_s']:,.0f} songs/s) "
+        f"-> [bold]{path}[/]"
+    )
+    if json_output:
+        print(json.dumps({"model": str(path), "metrics": metrics,
+                          "read_report": dataset.report.as_dict()}))
+
+
+@app.command()
+def evaluate(
+    model: Annotated[Path, typer.Option(help="Artifact folder written by `songspace train`.")],
+    test: Annotated[Path, typer.Option(help="Held-out playlists, any supported format "
+                                       "(a yes.com folder is read from its test.txt).")],
+    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = ",".join(
+        MODEL_NAMES
+    ),
+    max_positions: Annotated[int | None, typer.Option(
+        help="Sample at most this many positions per playlist (seeded).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of position sampling and baselines.")] = 0,
+    on_error: OnErrorOption = "fail",
+    json_output: JsonOption = False,
+) -> None:
+    """Next-song prediction on held-out playlists: song2vec and the baselines side by side."""
+    try:
+        artifact = load_artifact(model)
+    except ArtifactError as error:
+        raise _fail(str(error)) from None
+    quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
+    test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
+    names = tuple(n.strip() for n in models.split(",") if n.strip())
+    started = time.perf_counter()
+    with console.status("evaluating") as status:
+        try:
+            result = evaluate_artifact(
+                artifact, test_set, models=names, max_positions=max_positions, seed=seed,
+                on_model=lambda name, stage: status.update(f"{stage} {name}"),
+            )
+        except ValueError as error:
+            raise _fail(str(error)) from None
+    result["seconds"] = round(time.perf_counter() - started, 2)
+    if result["test_songs_not_in_catalogue"]:
+        console.print(f"[yellow]{result['test_songs_not_in_catalogue']:,} test songs are not in "
+                      "the model's catalogue; they count as misses.[/]")
+    if json_output:
+        print(json.dumps(result))
+    else:
+        console.print(_metrics_table(result))
+
+
+def _similar_rows(artifact, query: str, k: int) -> tuple[dict, list[dict], list[int]]:
+    """The song a query names (most played first when several match) and its neighbours."""
+    counts = artifact.playlists["song_id"].value_counts()
+    plays = dict(zip(counts["song_id"].to_list(), counts["count"].to_list(), strict=True))
+    popularity = [plays.get(s, 0) for s in artifact.catalog.song_ids]
+    matches = artifact.catalog.find(query, popularity)
+    if not matches:
+        raise _fail(f"no song with id or title {query!r} in {artifact.path}")
+    ids, scores = artifact.model.similar_items(matches[0], k=k)
+    rows = [
+        {**artifact.catalog.describe(int(i)), "score": round(float(s), 4)}
+        for i, s in zip(ids, scores, strict=True)
+    ]
+    return artifact.catalog.describe(matches[0]), rows, matches
+
+
+def _song_table(title: str, rows: list[dict]) -> Table:
+    table = Table(title=title)
+    for column, justify in (("#", "right"), ("title", "left"), ("artist", "left"),
+                            ("score", "right"), ("song_id", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for n, row in enumerate(rows, 1):
+        table.add_row(str(n), row["title"], row["artist"], f"{row['score']:.3f}", row["song_id"])
+    return table
+
+
+@app.command()
+def similar(
+    query: Annotated[str, typer.Argument(help="Song id or title (or 'title artist').")],
+    model: Annotated[Path, typer.Option(help="Artifact folder written by `songspace train`.")],
+    k: Annotated[int, typer.Option(help="How many songs.", min=1)] = 10,
+    json_output: JsonOption = False,
+) -> None:
+    """Songs most similar to a song (cosine of song2vec vectors)."""
+    try:
+        artifact = load_artifact(model)
+    except ArtifactError as error:
+        raise _fail(str(error)) from None
+    song, rows, matches = _similar_rows(artifact, query, k)
+    if len(matches) > 1:
+        console.print(f"{len(matches)} songs match {query!r}; using the most played: "
+                      f"{song['title']} by {song['artist']} ({song['song_id']})")
+    if json_output:
+        print(json.dumps(rows))
+    else:
+        console.print(_song_table(f"songs similar to {song['title']} by {song['artist']}", rows))
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where the demo writes its splits and model.")] = Path(
+        "artifacts/demo"
+    ),
+    data: Annotated[Path, typer.Option(help="Playlists to use.")] = DEFAULT_DATA,
+    song: Annotated[str, typer.Option(help="Song to show neighbours of.")] = "Bohemian Rhapsody",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+) -> None:
+    """The main job on the embedded data: split, train, evaluate against the baselines, and show
+    songs similar to a famous song."""
+    started = time.perf_counter()
+    parts = split_dataset(_read(data), valid=0.0, test=0.1, seed=seed)
+    train_set = parts["train"]
+    cfg = Song2VecConfig(seed=seed)
+    with epoch_progress(cfg.epochs) as on_epoch:
+        path, _ = train_song2vec(train_set, cfg, out / "model", source=str(data.absolute()),
+                                 on_epoch=on_epoch)
+    artifact = load_artifact(path)
+    with console.status("fitting and evaluating the baselines"):
+        result = evaluate_artifact(artifact, parts["test"], seed=seed)
+    console.print(_metrics_table(result))
+    found, rows, _ = _similar_rows(artifact, song, 10)
+    console.print(_song_table(f"songs similar to {found['title']} by {found['artist']}", rows))
+    console.print(f"done in {time.perf_counter() - started:.0f}s; model at [bold]{path}[/]; try "
+                  f"`songspace similar \"Hotel California\" --model {path}`")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    logging.basicConfig(level=os.environ.get("SONGSPACE_LOG", "WARNING"))
+    app()

@@ -1,0 +1,85 @@
+"""From a dataset to a published song2vec artifact, and from an artifact to its evaluation."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.schemas import Dataset
+from recsys.artifact import Artifact, save_artifact
+from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
+from recsys.base import Recommender
+from recsys.catalog import Catalog
+from recsys.evaluation import evaluate_models, make_cases
+from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
+
+BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence, "als": ALS, "bpr": BPR}
+MODEL_NAMES = ("song2vec", *BASELINES)
+
+
+def train_song2vec(
+    dataset: Dataset,
+    config: Song2VecConfig,
+    out: str | Path,
+    *,
+    source: str,
+    on_epoch: EpochCallback | None = None,
+) -> tuple[Path, dict]:
+    """Train on every playlist of `dataset` and publish the artifact at `out`."""
+    catalog = Catalog(dataset.songs)
+    sentences = catalog.encode_playlists(dataset.playlists)
+    started = time.perf_counter()
+    model = Song2Vec(config).fit(sentences, len(catalog), on_epoch=on_epoch)
+    seconds = time.perf_counter() - started
+    tokens = int(sum(len(s) for s in sentences))
+    metrics = {
+        "train_seconds": round(seconds, 3),
+        "songs_per_s": round(tokens * config.epochs / seconds, 1),
+        "epochs": [
+            {"epoch": h.epoch, "seconds": round(h.seconds, 4),
+             "songs_per_s": round(h.songs_per_s, 1), "loss": h.loss}
+            for h in model.history
+        ],
+    }
+    quarantine = dataset.report.quarantine_file
+    path = save_artifact(
+        out, model, catalog, dataset.playlists, source=source, metrics=metrics,
+        quarantine_file=Path(quarantine) if quarantine else None,
+        report=dataset.report.as_dict(),
+    )
+    return path, metrics
+
+
+def evaluate_artifact(
+    artifact: Artifact,
+    test: Dataset,
+    *,
+    models: tuple[str, ...] = MODEL_NAMES,
+    max_positions: int | None = None,
+    seed: int = 0,
+    on_model=None,
+) -> dict:
+    """Next-song metrics of the artifact's song2vec and of baselines fitted on the artifact's
+    own training playlists, all on the same cases built from `test`."""
+    unknown = sorted(set(models) - set(MODEL_NAMES))
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; expected some of {list(MODEL_NAMES)}")
+    catalog = artifact.catalog
+    test_playlists = catalog.encode_playlists(test.playlists)
+    cases = make_cases(test_playlists, max_positions=max_positions, seed=seed)
+    chosen: list[Recommender] = []
+    for name in models:
+        if name == "song2vec":
+            chosen.append(artifact.model)
+        else:
+            factory = BASELINES[name]
+            chosen.append(factory(seed=seed) if name in ("als", "bpr") else factory())
+    result = evaluate_models(
+        chosen, artifact.training_sentences, cases, len(catalog), fitted=("song2vec",),
+        on_model=on_model,
+    )
+    test_songs = np.concatenate(test_playlists) if test_playlists else np.zeros(0)
+    result["test_songs_not_in_catalogue"] = int((test_songs < 0).sum())
+    return result

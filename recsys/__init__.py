@@ -1,0 +1,1 @@
+"""Song embeddings, recommenders and their evaluation."""
