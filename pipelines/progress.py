@@ -17,7 +17,8 @@ from rich.progress import (
 
 from recsys.song2vec import EpochCallback, EpochStats
 
-console = Console(stderr=True)
+# soft_wrap: never break a path or an error message across lines.
+console = Console(stderr=True, soft_wrap=True)
 
 
 @contextmanager
@@ -25,7 +26,7 @@ def epoch_progress(epochs: int, label: str = "training song2vec") -> Iterator[Ep
     """A progress bar over epochs showing songs/s and the epoch's loss; yields the callback."""
     progress = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         TextColumn("epochs"),
         TextColumn("{task.fields[rate]}"),

@@ -354,8 +354,10 @@ class _Table:
     """Columns of one table file as Python values, before any type validation."""
 
     file: str
-    columns: dict[str, list[Any]]
-    row: list[int]  # 1-based line (CSV, JSONL) or row (Parquet) number of each entry
+    # Parquet columns stay polars Series: a round trip through Python lists would cost seconds
+    # on a few million rows.
+    columns: dict[str, list[Any] | pl.Series]
+    row: Sequence[int]  # 1-based line (CSV, JSONL) or row (Parquet) number of each entry
     raw: Callable[[int], str]  # the text of entry k, built only for the rows that go wrong
     issues: list[_Issue] = field(default_factory=list)
 
@@ -527,20 +529,20 @@ def _parse_parquet(path: Path, wanted: dict[str, str], required: Sequence[str]) 
     for name in required:
         if name not in df.columns:
             raise _missing_column(file, None, name, required, df.columns)
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, list[Any] | pl.Series] = {}
     for name, kind in wanted.items():
         if name not in df.columns:
-            columns[name] = [None] * df.height
+            columns[name] = pl.repeat(None, df.height, dtype=pl.Utf8, eager=True)
             continue
         col = df[name]
         if kind == "tags":
             if col.dtype == pl.Null:
-                columns[name] = [None] * df.height
+                columns[name] = pl.repeat(None, df.height, dtype=pl.Utf8, eager=True)
                 continue
             if col.dtype == pl.Utf8 or (
                 isinstance(col.dtype, pl.List) and col.dtype.inner in (pl.Utf8, pl.Null)
             ):
-                columns[name] = col.to_list()
+                columns[name] = col
                 continue
             raise DataError(
                 file,
@@ -553,7 +555,7 @@ def _parse_parquet(path: Path, wanted: dict[str, str], required: Sequence[str]) 
                 file, None, name, f"column {name!r} has type {col.dtype}, expected text or integers"
             )
         try:
-            columns[name] = col.cast(pl.Utf8).to_list()
+            columns[name] = col.cast(pl.Utf8)
         except pl.exceptions.PolarsError:
             raise DataError(
                 file, None, name, f"column {name!r} has type {col.dtype}, expected text or integers"
@@ -562,7 +564,7 @@ def _parse_parquet(path: Path, wanted: dict[str, str], required: Sequence[str]) 
     def raw(k: int) -> str:
         return json.dumps(df.row(k, named=True), default=str, ensure_ascii=False)
 
-    return _Table(file, columns, list(range(1, df.height + 1)), raw)
+    return _Table(file, columns, range(1, df.height + 1), raw)
 
 
 def _parse_table(path: Path, fmt: str, wanted: dict[str, str], required: Sequence[str]) -> _Table:
@@ -585,9 +587,9 @@ class _Rows:
     """Playlist rows of one file as text, each with its location, before validation."""
 
     file: str
-    playlist_id: list[str | None]
-    position: list[str | None]
-    song_id: list[str | None]
+    playlist_id: list[str | None] | pl.Series
+    position: list[str | None] | pl.Series
+    song_id: list[str | None] | pl.Series
     row: Sequence[int | str]
     order: Sequence[int]
     raw: Callable[[int], str]
@@ -649,28 +651,30 @@ def _validate_rows(
             issues.append(issue(k, f_sid, R_UNKNOWN_SONG, detail))
         df = df.filter(pl.col("song_id").is_in(known.implode()))
 
-    df = df.with_columns(_first=pl.col("_k").min().over("playlist_id", "_pos"))
-    bad = df.filter(pl.col("_k") != pl.col("_first"))
-    for k, pid, pos, first in zip(
-        bad["_k"], bad["playlist_id"], bad["_pos"], bad["_first"], strict=True
+    # Sorting by (first appearance, position, file order) puts each playlist in one block,
+    # with duplicate positions side by side and the earliest row of a tie first; that settles
+    # duplicates and renumbering with shifts instead of hashing on string ids again.
+    df = df.with_columns(_first=pl.col("_k").min().over("playlist_id")).sort("_first", "_pos", "_k")
+    new_block = (pl.col("_first") != pl.col("_first").shift(1)).fill_null(True)
+    dup = ~new_block & (pl.col("_pos") == pl.col("_pos").shift(1))
+    df = df.with_columns(_dup=dup, _owner=pl.when(~dup).then(pl.col("_k")).forward_fill())
+    bad = df.filter(pl.col("_dup"))
+    for k, pid, pos, owner in zip(
+        bad["_k"], bad["playlist_id"], bad["_pos"], bad["_owner"], strict=True
     ):
         detail = (
             f"duplicate position {pos} in {names['playlist_id']} {pid!r}: "
-            f"row {rows.row[first]} already has it"
+            f"row {rows.row[owner]} already has it"
         )
         issues.append(issue(k, f_pos, R_DUP_POS, detail))
-    df = df.filter(pl.col("_k") == pl.col("_first"))
 
     # Renumber after validation so that a quarantined row leaves no gap in its playlist.
-    df = (
-        df.with_columns(_first=pl.col("_k").min().over("playlist_id"))
-        .sort("_first", "_pos")
-        .select(
-            "playlist_id",
-            pl.int_range(pl.len(), dtype=pl.Int32).over("playlist_id").alias("position"),
-            "song_id",
-            "_k",
-        )
+    index = pl.int_range(pl.len(), dtype=pl.Int64)
+    df = df.filter(~pl.col("_dup")).select(
+        "playlist_id",
+        (index - pl.when(new_block).then(index).forward_fill()).cast(pl.Int32).alias("position"),
+        "song_id",
+        "_k",
     )
     return df, issues
 
@@ -698,35 +702,41 @@ def _split_tags(value: Any) -> tuple[list[str] | None, str | None]:
 def _read_song_table(path: Path, fmt: str, sink: _Sink) -> pl.DataFrame:
     table = _parse_table(path, fmt, _SONG_WANTED, SONG_COLUMNS)
     issues = list(table.issues)
-    cols = table.columns
+    # Catalogues are small next to playlists, and per-row Python keeps the tag rules readable.
+    cols = {
+        name: col.to_list() if isinstance(col, pl.Series) else col
+        for name, col in table.columns.items()
+    }
     ids: list[str] = []
     titles: list[str] = []
     artists: list[str] = []
     tags: list[list[str]] = []
     first_row: dict[str, int] = {}
+
+    def bad(k: int, fld: str, reason: str, detail: str) -> None:
+        row = table.row[k]
+        issues.append(_Issue(table.file, row, fld, reason, detail, table.raw(k), row))
+
     for k, row in enumerate(table.row):
         sid, title, artist = cols["song_id"][k], cols["title"][k], cols["artist"][k]
         sid = sid.strip() if sid is not None else None
-
-        def bad(fld: str | None, reason: str, detail: str, k: int = k, row: int = row) -> None:
-            issues.append(_Issue(table.file, row, fld, reason, detail, table.raw(k), row))
-
         if not sid:
-            bad("song_id", R_MISSING, "missing value: expected a non-empty song_id")
+            bad(k, "song_id", R_MISSING, "missing value: expected a non-empty song_id")
             continue
         # An empty title is allowed (yes.com has some); an absent one means a broken row.
         if title is None:
-            bad("title", R_MISSING, "missing value: expected a title (may be empty text)")
+            bad(k, "title", R_MISSING, "missing value: expected a title (may be empty text)")
             continue
         if artist is None:
-            bad("artist", R_MISSING, "missing value: expected an artist (may be empty text)")
+            bad(k, "artist", R_MISSING, "missing value: expected an artist (may be empty text)")
             continue
         song_tags, why = _split_tags(cols["tags"][k])
         if song_tags is None:
-            bad("tags", R_TYPE, why or "bad tags")
+            bad(k, "tags", R_TYPE, why or "expected a list of strings")
             continue
         if sid in first_row:
-            bad("song_id", R_DUP_SONG, f"duplicate song id {sid!r}: row {first_row[sid]} has it")
+            detail = f"duplicate song id {sid!r}: row {first_row[sid]} already has it"
+            bad(k, "song_id", R_DUP_SONG, detail)
             continue
         first_row[sid] = row
         ids.append(sid)
@@ -1248,12 +1258,12 @@ def read_playlists(
     report = ReadReport()
     started = time.perf_counter()
     p = Path(path)
+    fmt = detect_format(p)
+    if songs_path is not None and fmt in ("yes", "mpd"):
+        raise ValueError(
+            f"songs_path does not apply to {fmt} input, which carries its own catalogue"
+        )
     try:
-        fmt = detect_format(p)
-        if songs_path is not None and fmt in ("yes", "mpd"):
-            raise ValueError(
-                f"songs_path does not apply to {fmt} input, which carries its own catalogue"
-            )
         songs: pl.DataFrame | None = None
         if fmt == "yes":
             songs, playlists = _read_yes(p, split, sink, report.files)
