@@ -68,8 +68,9 @@ def main() -> None:
         ours.append(work / songspace_path(sentences, len(catalog), cfg))
     bare_rate, our_rate = statistics.median(bare), statistics.median(ours)
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"bare gensim:     {bare_rate:12,.0f} songs/s  (rounds: {', '.join(f'{r:,.0f}' for r in bare)})")
-    print(f"songspace train: {our_rate:12,.0f} songs/s  (rounds: {', '.join(f'{r:,.0f}' for r in ours)})")
+    for label, rate, rounds in (("bare gensim", bare_rate, bare), ("songspace", our_rate, ours)):
+        each = ", ".join(f"{r:,.0f}" for r in rounds)
+        print(f"{label:12s} {rate:12,.0f} songs/s  (rounds: {each})")
     print(f"ratio songspace / gensim: {our_rate / bare_rate:.3f}  (target >= 0.9)")
     print(f"peak memory (max RSS): {peak_mib:,.0f} MiB")
 

@@ -134,14 +134,17 @@ def split(
     parts = split_dataset(_read(path), valid=valid, test=test, seed=seed)
     for name, part in parts.items():
         write_dataset(part, out / name)
-        console.print(f"{name}: {part.playlists['playlist_id'].n_unique():,} playlists -> {out / name}")
+        playlists = part.playlists["playlist_id"].n_unique()
+        console.print(f"{name}: {playlists:,} playlists -> {out / name}")
 
 
 @app.command()
 def train(
     playlists: Annotated[Path, typer.Option(help="Playlist file, or a yes.com variant folder.")],
     out: Annotated[Path, typer.Option(help="Artifact folder to publish (replaced atomically).")],
-    config: Annotated[Path | None, typer.Option(help="TOML or JSON file of song2vec settings.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="TOML or JSON file of song2vec settings.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Seed; makes training reproducible "
                                              "(one worker thread).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,

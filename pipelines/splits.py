@@ -30,7 +30,6 @@ def split_dataset(
     for name, ids in held.items():
         chosen = pl.Series(ids, dtype=pl.Utf8)
         out[name] = dataset.playlists.filter(pl.col("playlist_id").is_in(chosen.implode()))
-    out["train"] = dataset.playlists.filter(
-        ~pl.col("playlist_id").is_in(pl.Series(np.concatenate(list(held.values())), dtype=pl.Utf8).implode())
-    )
+    held_out = pl.Series(np.concatenate(list(held.values())), dtype=pl.Utf8)
+    out["train"] = dataset.playlists.filter(~pl.col("playlist_id").is_in(held_out.implode()))
     return {name: Dataset(dataset.songs, frame) for name, frame in out.items()}

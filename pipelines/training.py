@@ -9,8 +9,8 @@ import numpy as np
 
 from pipelines.schemas import Dataset
 from recsys.artifact import Artifact, save_artifact
-from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.base import Recommender
+from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.catalog import Catalog
 from recsys.evaluation import evaluate_models, make_cases
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig

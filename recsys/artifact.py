@@ -192,7 +192,8 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
         raise ArtifactError(f"{path}: not a songspace model (no manifest.json)")
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+        found = manifest.get("format")
+        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {FORMAT!r}")
     if verify:
         for name, expected in manifest["files"].items():
             file = path / name

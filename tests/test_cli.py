@@ -90,7 +90,7 @@ def test_artifact_detects_corruption(model, tmp_path):
     vectors = np.load(copy / "vectors.npy")
     vectors[0, 0] += 1.0
     np.save(copy / "vectors.npy", vectors)
-    with pytest.raises(ArtifactError, match="vectors.npy"):
+    with pytest.raises(ArtifactError, match=r"vectors\.npy"):
         load_artifact(copy)
     run("similar", "Bohemian Rhapsody", "--model", copy, code=2)
 
