@@ -64,9 +64,10 @@ def _read(
             path, songs_path=songs, split=split, on_error=mode, quarantine_path=quarantine
         )
     except DataError as error:
-        hint = "" if mode == "quarantine" else " (use --on-error quarantine to set bad rows aside)"
+        row_level = error.row is not None and mode == "fail"
+        hint = " (use --on-error quarantine to set bad rows aside)" if row_level else ""
         raise _fail(f"{error}{hint}") from None
-    except FileNotFoundError as error:
+    except (FileNotFoundError, ValueError) as error:
         raise _fail(str(error)) from None
     report = dataset.report
     summary = f"read {report.playlists:,} playlists, {report.songs:,} songs from {path}"

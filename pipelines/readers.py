@@ -1336,6 +1336,8 @@ def write_dataset(dataset: Dataset, folder: str | Path) -> None:
             os.close(fd)
             temps[name] = tmp
             frame.write_parquet(tmp)
+            # mkstemp makes the file private; published data gets the usual permissions.
+            os.chmod(tmp, 0o644)
         for name, tmp in temps.items():
             os.replace(tmp, out / name)
     finally:
