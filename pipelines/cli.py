@@ -79,6 +79,13 @@ def _read(
     return dataset
 
 
+def _load(model: Path):
+    try:
+        return load_artifact(model)
+    except ArtifactError as error:
+        raise _fail(str(error)) from None
+
+
 def _load_config(path: Path | None) -> dict:
     if path is None:
         return {}
@@ -193,10 +200,7 @@ def evaluate(
     json_output: JsonOption = False,
 ) -> None:
     """Next-song prediction on held-out playlists: song2vec and the baselines side by side."""
-    try:
-        artifact = load_artifact(model)
-    except ArtifactError as error:
-        raise _fail(str(error)) from None
+    artifact = _load(model)
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
     names = tuple(n.strip() for n in models.split(",") if n.strip())
@@ -253,10 +257,7 @@ def similar(
     json_output: JsonOption = False,
 ) -> None:
     """Songs most similar to a song (cosine of song2vec vectors)."""
-    try:
-        artifact = load_artifact(model)
-    except ArtifactError as error:
-        raise _fail(str(error)) from None
+    artifact = _load(model)
     song, rows, matches = _similar_rows(artifact, query, k)
     if len(matches) > 1:
         console.print(f"{len(matches)} songs match {query!r}; using the most played: "
