@@ -12,43 +12,31 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
+from pipelines.cli_common import (
+    DEFAULT_DATA,
+    JsonOption,
+    OnErrorOption,
+    app,
+    fail,
+    load_model,
+    song_table,
+)
 from pipelines.progress import console, epoch_progress
 from pipelines.readers import read_playlists, write_dataset
 from pipelines.schemas import DataError, Dataset, OnError
 from pipelines.splits import split_dataset
 from pipelines.training import MODEL_NAMES, evaluate_artifact, train_song2vec
-from recsys.artifact import ArtifactError, load_artifact
+from recsys.artifact import load_artifact
 from recsys.evaluation import METRICS
+from recsys.search import SongSearch
 from recsys.song2vec import Song2VecConfig
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO / "data" / "yes_small"
-
-app = typer.Typer(
-    help="songspace: song2vec embeddings, recommendations and text-to-music.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-OnErrorOption = Annotated[
-    str, typer.Option("--on-error", help="fail: stop at the first bad row; quarantine: set bad "
-                      "rows aside in a file with the reason and go on.")
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code)
 
 
 def _on_error(value: str) -> OnError:
     if value not in ("fail", "quarantine"):
-        raise _fail(f"--on-error must be 'fail' or 'quarantine', got {value!r}")
+        raise fail(f"--on-error must be 'fail' or 'quarantine', got {value!r}")
     return value  # type: ignore[return-value]
 
 
@@ -66,9 +54,9 @@ def _read(
     except DataError as error:
         row_level = error.row is not None and mode == "fail"
         hint = " (use --on-error quarantine to set bad rows aside)" if row_level else ""
-        raise _fail(f"{error}{hint}") from None
+        raise fail(f"{error}{hint}") from None
     except (FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     report = dataset.report
     summary = f"read {report.playlists:,} playlists, {report.songs:,} songs from {path}"
     if report.quarantined:
@@ -79,13 +67,6 @@ def _read(
     return dataset
 
 
-def _load(model: Path):
-    try:
-        return load_artifact(model)
-    except ArtifactError as error:
-        raise _fail(str(error)) from None
-
-
 def _load_config(path: Path | None) -> dict:
     if path is None:
         return {}
@@ -93,7 +74,7 @@ def _load_config(path: Path | None) -> dict:
         text = path.read_text()
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (OSError, ValueError) as error:
-        raise _fail(f"{path}: cannot read config: {error}") from None
+        raise fail(f"{path}: cannot read config: {error}") from None
     return values.get("song2vec", values)
 
 
@@ -169,7 +150,7 @@ def train(
     try:
         cfg = Song2VecConfig.from_dict(values, str(config or "settings"))
     except (TypeError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
     with epoch_progress(cfg.epochs) as on_epoch:
@@ -200,7 +181,7 @@ def evaluate(
     json_output: JsonOption = False,
 ) -> None:
     """Next-song prediction on held-out playlists: song2vec and the baselines side by side."""
-    artifact = _load(model)
+    artifact = load_model(model)
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
     names = tuple(n.strip() for n in models.split(",") if n.strip())
@@ -212,7 +193,7 @@ def evaluate(
                 on_model=lambda name, stage: status.update(f"{stage} {name}"),
             )
         except ValueError as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     result["seconds"] = round(time.perf_counter() - started, 2)
     if result["test_songs_not_in_catalogue"]:
         console.print(f"[yellow]{result['test_songs_not_in_catalogue']:,} test songs are not in "
@@ -221,51 +202,6 @@ def evaluate(
         print(json.dumps(result))
     else:
         console.print(_metrics_table(result))
-
-
-def _similar_rows(artifact, query: str, k: int) -> tuple[dict, list[dict], list[int]]:
-    """The song a query names (most played first when several match) and its neighbours."""
-    counts = artifact.playlists["song_id"].value_counts()
-    plays = dict(zip(counts["song_id"].to_list(), counts["count"].to_list(), strict=True))
-    popularity = [plays.get(s, 0) for s in artifact.catalog.song_ids]
-    matches = artifact.catalog.find(query, popularity)
-    if not matches:
-        raise _fail(f"no song with id or title {query!r} in {artifact.path}")
-    ids, scores = artifact.model.similar_items(matches[0], k=k)
-    rows = [
-        {**artifact.catalog.describe(int(i)), "score": round(float(s), 4)}
-        for i, s in zip(ids, scores, strict=True)
-    ]
-    return artifact.catalog.describe(matches[0]), rows, matches
-
-
-def _song_table(title: str, rows: list[dict]) -> Table:
-    table = Table(title=title)
-    for column, justify in (("#", "right"), ("title", "left"), ("artist", "left"),
-                            ("score", "right"), ("song_id", "left")):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
-    for n, row in enumerate(rows, 1):
-        table.add_row(str(n), row["title"], row["artist"], f"{row['score']:.3f}", row["song_id"])
-    return table
-
-
-@app.command()
-def similar(
-    query: Annotated[str, typer.Argument(help="Song id or title (or 'title artist').")],
-    model: Annotated[Path, typer.Option(help="Artifact folder written by `songspace train`.")],
-    k: Annotated[int, typer.Option(help="How many songs.", min=1)] = 10,
-    json_output: JsonOption = False,
-) -> None:
-    """Songs most similar to a song (cosine of song2vec vectors)."""
-    artifact = _load(model)
-    song, rows, matches = _similar_rows(artifact, query, k)
-    if len(matches) > 1:
-        console.print(f"{len(matches)} songs match {query!r}; using the most played: "
-                      f"{song['title']} by {song['artist']} ({song['song_id']})")
-    if json_output:
-        print(json.dumps(rows))
-    else:
-        console.print(_song_table(f"songs similar to {song['title']} by {song['artist']}", rows))
 
 
 @app.command()
@@ -290,10 +226,16 @@ def demo(
     with console.status("fitting and evaluating the baselines"):
         result = evaluate_artifact(artifact, parts["test"], seed=seed)
     console.print(_metrics_table(result))
-    found, rows, _ = _similar_rows(artifact, song, 10)
-    console.print(_song_table(f"songs similar to {found['title']} by {found['artist']}", rows))
+    songs = SongSearch.from_artifact(artifact)
+    index = songs.resolve(song).index
+    found = songs.describe(index)
+    rows = songs.similar(index, 10)
+    console.print(song_table(f"songs similar to {found['title']} by {found['artist']}", rows))
     console.print(f"done in {time.perf_counter() - started:.0f}s; model at [bold]{path}[/]; try "
                   f"`songspace similar \"Hotel California\" --model {path}`")
+
+
+import pipelines.cli_search  # noqa: E402, F401  (registers the search commands)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
 
+_APOSTROPHES = re.compile(r"['\u2019`]")
+_PUNCTUATION = re.compile(r"[^\w\s]|_")
+
 
 def normalise_text(text: str) -> str:
-    """Lower case, accents stripped, whitespace collapsed: how people type titles."""
+    """Lower case, accents and punctuation stripped, whitespace collapsed: how people type
+    titles ("Don't Stop (w/ Beyoncé)" -> "dont stop w beyonce")."""
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    stripped = _PUNCTUATION.sub(" ", _APOSTROPHES.sub("", stripped))
     return " ".join(stripped.casefold().split())
 
 
@@ -61,20 +67,3 @@ class Catalog:
     def describe(self, index: int) -> dict[str, str]:
         row = self.songs.row(index, named=True)
         return {"song_id": row["song_id"], "title": row["title"], "artist": row["artist"]}
-
-    def find(self, query: str, popularity: np.ndarray | None = None) -> list[int]:
-        """Songs whose id equals the query, else whose title (or "title artist", or
-        "artist - title") matches it after normalisation; most played first."""
-        if query in self._index:
-            return [self._index[query]]
-        wanted = normalise_text(query)
-        titles = [normalise_text(t) for t in self.songs["title"].to_list()]
-        artists = [normalise_text(a) for a in self.songs["artist"].to_list()]
-        hits = [
-            i
-            for i, (t, a) in enumerate(zip(titles, artists, strict=True))
-            if wanted in (t, f"{t} {a}", f"{a} {t}", f"{t} - {a}", f"{a} - {t}", f"{t} by {a}")
-        ]
-        if popularity is not None:
-            hits.sort(key=lambda i: -popularity[i])
-        return hits

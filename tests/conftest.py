@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SONGSPACE_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -15,3 +16,30 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "yes_playlists").is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def run(*args, code: int = 0):
+    """Run the songspace CLI in-process as a user would; check its exit code."""
+    from pipelines.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def splits(tmp_path_factory) -> Path:
+    """The embedded data split as `songspace split` does it."""
+    from pipelines.cli_common import DEFAULT_DATA
+
+    out = tmp_path_factory.mktemp("splits")
+    run("split", DEFAULT_DATA, "--out", out, "--valid", "0.05", "--test", "0.05", "--seed", "1")
+    return out
+
+
+@pytest.fixture(scope="session")
+def model(splits, tmp_path_factory) -> Path:
+    """A small seeded song2vec model trained through the CLI on the embedded data."""
+    out = tmp_path_factory.mktemp("models") / "model"
+    run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1")
+    return out

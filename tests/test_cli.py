@@ -14,31 +14,14 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import DEFAULT_DATA, app
+from pipelines.cli import app
 from recsys.artifact import ArtifactError, load_artifact
 from recsys.song2vec import Song2Vec
+from tests.conftest import run
 
 runner = CliRunner()
 
 
-def run(*args: str, code: int = 0):
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-    return result
-
-
-@pytest.fixture(scope="module")
-def splits(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("splits")
-    run("split", DEFAULT_DATA, "--out", out, "--valid", "0.05", "--test", "0.05", "--seed", "1")
-    return out
-
-
-@pytest.fixture(scope="module")
-def model(splits, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("models") / "model"
-    run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1")
-    return out
 
 
 def test_every_command_has_help():

@@ -50,7 +50,8 @@ def test_approximate_kinds_find_most_true_neighbours(kind):
     index = VectorIndex.build(ids, vectors, KINDS[kind])
     found, _ = index.search(vectors[:100], k=10)
     order, _ = brute_force(vectors, vectors[:100], 10)
-    recall = np.mean([len(set(f) & {ids[j] for j in row}) / 10 for f, row in zip(found, order)])
+    truth = [{ids[j] for j in row} for row in order]
+    recall = np.mean([len(set(f) & t) / 10 for f, t in zip(found, truth, strict=True)])
     assert recall >= (0.9 if kind != "ivfpq" else 0.5), recall
 
 

@@ -1,0 +1,296 @@
+"""A compact 2-D U-Net that denoises log-mel images, conditioned on a timestep and on text.
+
+One file in the nanoGPT manner: a config dataclass, small blocks, shapes in comments. No file,
+device or environment handling lives here; the pipeline and the checkpoint module do that.
+
+The input image (B, 1, M, T) (M mel bins, T frames) is first folded into patches of
+``patch x patch`` pixels (pixel-unshuffle), so every convolution runs on a grid ``patch**2`` times
+smaller; on two CPU cores that is what makes sampling faster than real time. Attention (self-
+attention over the image plus cross-attention to the text tokens) runs only at the coarse levels
+named in ``attention``, where the grid is small.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class UNetConfig:
+    """Shape of the denoiser; saved as JSON beside the weights.
+
+    Parameters
+    ----------
+    n_mels : int
+        Height of the log-mel image (must be divisible by ``patch * 2**(levels - 1)``).
+    patch : int
+        Side of the square patches folded into channels before the first convolution.
+    channels : list of int
+        Width of each resolution level, finest first.
+    blocks_per_level : int
+        Residual blocks per level on the way down (one more on the way up).
+    attention : list of bool
+        Per level: whether to add a transformer block (self- and cross-attention).
+    heads : int
+        Attention heads.
+    text_dim : int
+        Width of the text encoder's token states and pooled vector.
+    emb_dim : int
+        Width of the timestep + pooled-text embedding that modulates every residual block.
+    groups : int
+        Groups of the group normalisation.
+    """
+
+    n_mels: int = 64
+    patch: int = 2
+    channels: list[int] = field(default_factory=lambda: [64, 128, 192])
+    blocks_per_level: int = 1
+    attention: list[bool] = field(default_factory=lambda: [False, True, True])
+    heads: int = 4
+    text_dim: int = 384
+    emb_dim: int = 256
+    groups: int = 16
+
+    def __post_init__(self) -> None:
+        if len(self.attention) != len(self.channels):
+            raise ValueError(
+                f"attention has {len(self.attention)} entries but channels has "
+                f"{len(self.channels)}; give one per level"
+            )
+        if self.n_mels % self.time_multiple:
+            raise ValueError(
+                f"n_mels={self.n_mels} must be divisible by patch * 2**(levels-1) = "
+                f"{self.time_multiple}"
+            )
+        for width in self.channels:
+            if width % self.groups or width % self.heads:
+                raise ValueError(
+                    f"channel width {width} must be divisible by groups={self.groups} and "
+                    f"heads={self.heads}"
+                )
+
+    @property
+    def time_multiple(self) -> int:
+        """The number of frames (and mel bins) must be a multiple of this."""
+        return self.patch * 2 ** (len(self.channels) - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown UNetConfig fields: {', '.join(unknown)}")
+        return cls(**values)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps: (B,) -> (B, dim)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions; the embedding sets a per-channel scale and shift in between."""
+
+    def __init__(self, c_in: int, c_out: int, emb_dim: int, groups: int) -> None:
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, c_in)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, 2 * c_out)
+        self.norm2 = nn.GroupNorm(groups, c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1) if c_in != c_out else nn.Identity()
+        # Zero-initialised last layer: each block starts as the identity, which keeps a freshly
+        # built deep U-Net stable in its first training steps.
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))  # (B, C_out, H, W)
+        scale, shift = self.emb(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
+        return self.skip(x) + h
+
+
+class TransformerBlock(nn.Module):
+    """Self-attention over the image grid, cross-attention to the text, and a feed-forward."""
+
+    def __init__(self, dim: int, text_dim: int, heads: int, groups: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm_in = nn.GroupNorm(groups, dim)
+        self.norm1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj1 = nn.Linear(dim, dim)
+        self.norm2 = nn.LayerNorm(dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(text_dim, 2 * dim)
+        self.proj2 = nn.Linear(dim, dim)
+        self.norm3 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 4 * dim), nn.GELU(), nn.Linear(4 * dim, dim))
+        for layer in (self.proj1, self.proj2, self.ff[-1]):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        return x.view(b, n, self.heads, c // self.heads).transpose(1, 2)  # (B, h, N, C/h)
+
+    def _merge(self, x: torch.Tensor) -> torch.Tensor:
+        b, h, n, d = x.shape
+        return x.transpose(1, 2).reshape(b, n, h * d)  # (B, N, C)
+
+    def forward(
+        self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        b, c, height, width = x.shape
+        h = self.norm_in(x).flatten(2).transpose(1, 2)  # (B, N=H*W, C)
+        q, k, v = self.qkv(self.norm1(h)).chunk(3, dim=-1)
+        a = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v))
+        h = h + self.proj1(self._merge(a))
+        k, v = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
+        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L) bool
+        a = F.scaled_dot_product_attention(
+            self._split(self.q(self.norm2(h))), self._split(k), self._split(v), attn_mask=mask
+        )
+        h = h + self.proj2(self._merge(a))
+        h = h + self.ff(self.norm3(h))
+        return x + h.transpose(1, 2).reshape(b, c, height, width)
+
+
+class Level(nn.Module):
+    """Residual blocks (each optionally followed by a transformer block) at one resolution."""
+
+    def __init__(
+        self, c_in: int, c_out: int, n_blocks: int, attention: bool, cfg: UNetConfig
+    ) -> None:
+        super().__init__()
+        self.res = nn.ModuleList(
+            ResBlock(c_in if i == 0 else c_out, c_out, cfg.emb_dim, cfg.groups)
+            for i in range(n_blocks)
+        )
+        self.attn = nn.ModuleList(
+            TransformerBlock(c_out, cfg.text_dim, cfg.heads, cfg.groups) if attention
+            else nn.Identity()
+            for _ in range(n_blocks)
+        )
+
+    def forward(self, x, emb, text, text_mask):
+        for res, attn in zip(self.res, self.attn, strict=True):
+            x = res(x, emb)
+            if isinstance(attn, TransformerBlock):
+                x = attn(x, text, text_mask)
+        return x
+
+
+class UNet(nn.Module):
+    """Predicts the diffusion target (noise or velocity) for a batch of noisy log-mel images.
+
+    Parameters
+    ----------
+    cfg : UNetConfig
+        The architecture.
+    """
+
+    def __init__(self, cfg: UNetConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.channels
+        self.time_mlp = nn.Sequential(
+            nn.Linear(ch[0], cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim)
+        )
+        self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
+        self.stem = nn.Conv2d(cfg.patch**2, ch[0], 3, padding=1)
+        self.down = nn.ModuleList()
+        self.downsample = nn.ModuleList()
+        for i, width in enumerate(ch):
+            c_in = ch[max(i - 1, 0)]
+            self.down.append(Level(c_in, width, cfg.blocks_per_level, cfg.attention[i], cfg))
+            last = i == len(ch) - 1
+            self.downsample.append(
+                nn.Identity() if last else nn.Conv2d(width, width, 3, stride=2, padding=1)
+            )
+        self.mid = Level(ch[-1], ch[-1], 1, True, cfg)
+        self.up = nn.ModuleList()
+        self.upsample = nn.ModuleList()
+        for i in reversed(range(len(ch))):
+            c_in = ch[-1] if i == len(ch) - 1 else ch[i + 1]
+            self.upsample.append(
+                nn.Identity() if i == len(ch) - 1 else nn.Conv2d(c_in, c_in, 3, padding=1)
+            )
+            self.up.append(
+                Level(c_in + ch[i], ch[i], cfg.blocks_per_level + 1, cfg.attention[i], cfg)
+            )
+        self.out_norm = nn.GroupNorm(cfg.groups, ch[0])
+        self.out = nn.Conv2d(ch[0], cfg.patch**2, 3, padding=1)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        text: torch.Tensor,
+        pooled: torch.Tensor,
+        text_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Run the denoiser.
+
+        Parameters
+        ----------
+        x : Tensor (B, 1, M, T)
+            Noisy log-mel images; M == cfg.n_mels, T a multiple of ``cfg.time_multiple``.
+        t : Tensor (B,)
+            Diffusion timesteps (integers or fractions of the training schedule).
+        text : Tensor (B, L, text_dim)
+            Token states of the prompt.
+        pooled : Tensor (B, text_dim)
+            Pooled prompt vector.
+        text_mask : bool Tensor (B, L), optional
+            True where a token is real, False on padding.
+
+        Returns
+        -------
+        Tensor (B, 1, M, T)
+            The model's prediction of the schedule's target.
+        """
+        m, frames = x.shape[-2:]
+        if m != self.cfg.n_mels or frames % self.cfg.time_multiple:
+            raise ValueError(
+                f"expected (B, 1, {self.cfg.n_mels}, T) with T a multiple of "
+                f"{self.cfg.time_multiple}, got {tuple(x.shape)}"
+            )
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]))
+        emb = emb + self.pooled_proj(pooled)  # (B, E)
+        h = self.stem(F.pixel_unshuffle(x, self.cfg.patch))  # (B, C0, M/p, T/p)
+        skips = []
+        for level, down in zip(self.down, self.downsample, strict=True):
+            h = level(h, emb, text, text_mask)
+            skips.append(h)
+            h = down(h)
+        h = self.mid(h, emb, text, text_mask)
+        for level, up in zip(self.up, self.upsample, strict=True):
+            skip = skips.pop()
+            if h.shape[-2:] != skip.shape[-2:]:
+                h = up(F.interpolate(h, size=skip.shape[-2:], mode="nearest"))
+            h = level(torch.cat([h, skip], dim=1), emb, text, text_mask)
+        h = self.out(F.silu(self.out_norm(h)))  # (B, p*p, M/p, T/p)
+        return F.pixel_shuffle(h, self.cfg.patch)  # (B, 1, M, T)

@@ -1,0 +1,59 @@
+"""Shared pieces of the command line: the typer app, options, errors, tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.progress import console
+from recsys.artifact import Artifact, ArtifactError, load_artifact
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO / "data" / "yes_small"
+
+app = typer.Typer(
+    help="songspace: song2vec embeddings, recommendations and text-to-music.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+OnErrorOption = Annotated[
+    str, typer.Option("--on-error", help="fail: stop at the first bad row; quarantine: set bad "
+                      "rows aside in a file with the reason and go on.")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def load_model(model: Path) -> Artifact:
+    try:
+        return load_artifact(model)
+    except ArtifactError as error:
+        raise fail(str(error)) from None
+
+
+def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
+    """Songs as a readable table: rank, title, artist, score (and one extra column)."""
+    table = Table(title=title)
+    columns = [("#", "right"), ("title", "left"), ("artist", "left"), ("score", "right")]
+    if extra:
+        columns.append((extra, "left"))
+    columns.append(("song_id", "left"))
+    for column, justify in columns:
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for n, row in enumerate(rows, 1):
+        score = row.get("score")
+        cells = [str(n), row["title"], row["artist"], "" if score is None else f"{score:.3f}"]
+        if extra:
+            cells.append(str(row.get(extra, "")))
+        table.add_row(*cells, row["song_id"])
+    return table

@@ -1,0 +1,175 @@
+"""Song search over a trained model: similar songs, song arithmetic, playlist continuation,
+tag axes and text search, on FAISS indexes built once per model.
+
+    songs = SongSearch.from_artifact(load_artifact("models/yes_big"))
+    songs.similar("268", k=10, exclude_artist=True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys.artifact import Artifact
+from recsys.base import context_matrix
+from recsys.catalog import Catalog
+from recsys.index import IndexConfig, VectorIndex
+from recsys.song2vec import Song2Vec
+from recsys.tags import TagAxes
+from recsys.text_search import TextSearch
+
+
+class UnknownSongError(KeyError):
+    """A song id or title the catalogue does not have; carries close title matches."""
+
+    def __init__(self, query: str, suggestions: list[dict]) -> None:
+        self.query, self.suggestions = query, suggestions
+        hint = "; did you mean " + ", ".join(
+            f"{s['title']!r} by {s['artist']} ({s['song_id']})" for s in suggestions
+        ) if suggestions else ""
+        super().__init__(f"no song {query!r} in the catalogue{hint}")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+@dataclass
+class Resolved:
+    index: int
+    matches: int  # how many songs the query named; > 1 means the most played was picked
+
+
+class SongSearch:
+    """Every vector query songspace answers about songs, composed from model + catalogue."""
+
+    def __init__(
+        self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
+        index_config: IndexConfig | None = None,
+    ) -> None:
+        self.model, self.catalog = model, catalog
+        self.plays = np.asarray(plays, dtype=np.float64)
+        self.known = model.trained.copy()
+        ids = catalog.song_ids
+        known_rows = np.flatnonzero(self.known)
+        self.known_ids = [ids[i] for i in known_rows]
+        config = index_config or IndexConfig()
+        # cosine over input vectors: songs played in the same company
+        self.song_index = VectorIndex.build(self.known_ids, model.input_vectors[known_rows],
+                                            config)
+        # raw inner product with output vectors: "what comes next" (the dual-embedding view)
+        self.next_index = VectorIndex.build(
+            self.known_ids, model.output_vectors[known_rows],
+            IndexConfig(**{**config.__dict__, "metric": "ip"}),
+        )
+        self.artists = catalog.songs["artist"].to_list()
+        self._by_artist: dict[str, list[str]] = {}
+        for i in known_rows:
+            self._by_artist.setdefault(self.artists[i], []).append(ids[i])
+        self.text = TextSearch(catalog.songs["title"].to_list(), self.artists, self.plays)
+        self.tags = TagAxes.fit(model.unit_inputs, catalog.songs["tags"].to_list(), self.known)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, index_config: IndexConfig | None = None):
+        counts = artifact.playlists["song_id"].value_counts()
+        plays = np.zeros(len(artifact.catalog))
+        rows = artifact.catalog.encode(counts["song_id"].to_list())
+        plays[rows[rows >= 0]] = counts["count"].to_numpy()[rows >= 0]
+        return cls(artifact.model, artifact.catalog, plays, index_config)
+
+    # -- naming songs -------------------------------------------------------------------------
+    def describe(self, index: int, score: float | None = None) -> dict:
+        row = self.catalog.describe(index)
+        if score is not None:
+            row["score"] = round(float(score), 4)
+        return row
+
+    def resolve(self, query: str) -> Resolved:
+        """A song id, or a title ("title", "title artist", "artist - title"); several matches
+        resolve to the most played one."""
+        by_id = self.catalog.index_of(query)
+        matches = [by_id] if by_id is not None else self.text.exact(query)
+        if not matches:
+            raise UnknownSongError(query, self.suggest(query))
+        return Resolved(matches[0], len(matches))
+
+    def suggest(self, query: str, limit: int = 5) -> list[dict]:
+        return [self.describe(i) for i in self.text.close_matches(query, limit)]
+
+    def _require_vector(self, index: int) -> None:
+        if not self.known[index]:
+            song = self.describe(index)
+            raise KeyError(f"{song['title']!r} by {song['artist']} ({song['song_id']}) was "
+                           "never played in the training playlists, so it has no vector")
+
+    def _hits(self, ids: list[str], scores: np.ndarray) -> list[dict]:
+        return [self.describe(self.catalog.index_of(i), s) for i, s in zip(ids, scores,
+                                                                           strict=True)]
+
+    # -- queries ------------------------------------------------------------------------------
+    def similar(self, song: int, k: int = 10, exclude_artist: bool = False) -> list[dict]:
+        """Songs nearest to a song by cosine of song2vec vectors (the scoring chosen from the
+        tag-agreement table in bench/README.md)."""
+        self._require_vector(song)
+        exclude = {self.catalog.song_ids[song]}
+        if exclude_artist:
+            exclude.update(self._by_artist.get(self.artists[song], ()))
+        ids, scores = self.song_index.search(self.model.input_vectors[song], k, exclude=exclude)
+        return self._hits(ids[0], scores[0])
+
+    def arithmetic(
+        self,
+        positive: Sequence[int],
+        negative: Sequence[int] = (),
+        k: int = 10,
+        positive_weights: Sequence[float] | None = None,
+        negative_weights: Sequence[float] | None = None,
+    ) -> list[dict]:
+        """Recommend by example: sum of (weighted) unit vectors of the positive songs minus
+        those of the negative songs; the inputs themselves are never returned."""
+        if not positive:
+            raise ValueError("song arithmetic needs at least one positive song")
+        vector = np.zeros(self.model.input_vectors.shape[1], np.float32)
+        for songs, weights, sign in ((positive, positive_weights, 1.0),
+                                     (negative, negative_weights, -1.0)):
+            weights = [1.0] * len(songs) if weights is None else list(weights)
+            if len(weights) != len(songs):
+                raise ValueError(f"{len(songs)} songs but {len(weights)} weights")
+            for song, weight in zip(songs, weights, strict=True):
+                self._require_vector(song)
+                vector += sign * weight * self.model.unit_inputs[song]
+        exclude = {self.catalog.song_ids[i] for i in (*positive, *negative)}
+        ids, scores = self.song_index.search(vector, k, exclude=exclude)
+        return self._hits(ids[0], scores[0])
+
+    def continue_playlist(self, songs: Sequence[int], k: int = 10) -> list[dict]:
+        """Next songs for a playlist so far: the model's recency-weighted context vector
+        against the output vectors (the scoring the next-song evaluation picked)."""
+        context = [s for s in songs if self.known[s]]
+        if not context:
+            raise ValueError("none of the playlist's songs has a vector; cannot continue it")
+        cfg = self.model.config
+        exclude = {self.catalog.song_ids[s] for s in songs}
+        if cfg.scoring == "cosine":
+            query = self.model.context_vectors([context])
+            ids, scores = self.song_index.search(query, k, exclude=exclude)
+        else:
+            weights = context_matrix([context], self.model.n_items, cfg.context_decay,
+                                     cfg.context_window)
+            query = np.asarray(weights @ self.model.input_vectors, dtype=np.float32)
+            ids, scores = self.next_index.search(query, k, exclude=exclude)
+        return self._hits(ids[0], scores[0])
+
+    def song_tags(self, song: int, top: int = 10) -> list[dict]:
+        self._require_vector(song)
+        return self.tags.profile(self.model.input_vectors[song], top)
+
+    def by_tags(self, mix: dict[str, float], k: int = 10) -> list[dict]:
+        """Songs nearest to a tag mix, e.g. {"rock": 0.7, "classical": 0.3}."""
+        ids, scores = self.song_index.search(self.tags.mix(mix), k)
+        return self._hits(ids[0], scores[0])
+
+    def search_text(self, query: str, limit: int = 10) -> list[dict]:
+        return [{**self.describe(i), "plays": int(self.plays[i])}
+                for i in self.text.search(query, limit)]
