@@ -27,7 +27,12 @@ from pipelines.progress import console, epoch_progress
 from pipelines.readers import read_playlists, write_dataset
 from pipelines.schemas import DataError, Dataset, OnError
 from pipelines.splits import split_dataset
-from pipelines.training import MODEL_NAMES, evaluate_artifact, train_song2vec
+from pipelines.training import (
+    MODEL_NAMES,
+    evaluate_artifact,
+    evaluate_similar_artifact,
+    train_song2vec,
+)
 from recsys.artifact import load_artifact
 from recsys.evaluation import METRICS
 from recsys.search import SongSearch
@@ -169,8 +174,12 @@ def train(
 @app.command()
 def evaluate(
     model: Annotated[Path, typer.Option(help="Artifact folder written by `songspace train`.")],
-    test: Annotated[Path, typer.Option(help="Held-out playlists, any supported format "
-                                       "(a yes.com folder is read from its test.txt).")],
+    test: Annotated[Path | None, typer.Option(help="Held-out playlists, any supported format "
+                                              "(a yes.com folder is read from its test.txt).")
+                    ] = None,
+    similar: Annotated[bool, typer.Option(
+        "--similar", help="Judge similar songs by the songs' tags instead (no --test needed).")
+    ] = False,
     models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = ",".join(
         MODEL_NAMES
     ),
@@ -182,6 +191,16 @@ def evaluate(
 ) -> None:
     """Next-song prediction on held-out playlists: song2vec and the baselines side by side."""
     artifact = load_model(model)
+    if similar:
+        with console.status("finding neighbours"):
+            report = evaluate_similar_artifact(artifact, seed=seed)
+        if json_output:
+            print(json.dumps(report))
+        else:
+            console.print(_similar_table(report))
+        return
+    if test is None:
+        raise fail("--test is required (or --similar)")
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
     names = tuple(n.strip() for n in models.split(",") if n.strip())
@@ -202,6 +221,18 @@ def evaluate(
         print(json.dumps(result))
     else:
         console.print(_metrics_table(result))
+
+
+def _similar_table(report: dict) -> Table:
+    k = report["k"]
+    table = Table(title=f"similar songs judged by Last.fm tags, {report['songs']:,} songs, top {k}")
+    columns = [f"tag_jaccard@{k}", f"tag_jaccard_no_stations@{k}", f"same_artist@{k}"]
+    table.add_column("method")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for name, values in report["models"].items():
+        table.add_row(name, *(f"{values[c]:.4f}" for c in columns))
+    return table
 
 
 @app.command()

@@ -13,6 +13,7 @@ from recsys.base import Recommender
 from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.catalog import Catalog
 from recsys.evaluation import evaluate_models, make_cases
+from recsys.similarity import evaluate_similar, from_recommender, in_out_neighbours
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
 
 BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence, "als": ALS, "bpr": BPR}
@@ -83,3 +84,24 @@ def evaluate_artifact(
     test_songs = np.concatenate(test_playlists) if test_playlists else np.zeros(0)
     result["test_songs_not_in_catalogue"] = int((test_songs < 0).sum())
     return result
+
+
+def evaluate_similar_artifact(artifact: Artifact, k: int = 10, max_songs: int | None = 2000,
+                              seed: int = 0) -> dict:
+    """Tag agreement of similar songs: song2vec cosine and input.output, co-occurrence and
+    ALS, fitted on the artifact's training playlists."""
+    sentences = artifact.training_sentences
+    n_items = len(artifact.catalog)
+    cooccurrence = CoOccurrence().fit(sentences, n_items)
+    als = ALS(seed=seed).fit(sentences, n_items)
+    methods = {
+        "song2vec_cosine": from_recommender(artifact.model),
+        "song2vec_in_out": in_out_neighbours(artifact.model),
+        "cooccurrence": from_recommender(cooccurrence),
+        "als": from_recommender(als),
+    }
+    songs = artifact.catalog.songs
+    return evaluate_similar(
+        methods, songs["tags"].to_list(), songs["artist"].to_list(),
+        np.flatnonzero(artifact.model.trained), k=k, max_songs=max_songs, seed=seed,
+    )

@@ -15,7 +15,7 @@ from typing import Self
 import numpy as np
 from scipy import sparse
 
-from recsys.base import Context, Recommender, context_matrix
+from recsys.base import Context, Recommender, context_matrix, top_k
 
 
 def play_counts(sentences: Sequence[np.ndarray], n_items: int) -> np.ndarray:
@@ -103,6 +103,9 @@ class _ImplicitFactorModel(Recommender):
         raise NotImplementedError
 
     def fit(self, sentences: Sequence[np.ndarray], n_items: int) -> Self:
+        # Import implicit's extensions first: the BLAS they load must exist before it is limited.
+        import implicit.cpu.als
+        import implicit.cpu.bpr  # noqa: F401
         from threadpoolctl import threadpool_limits
 
         self.n_items = n_items
@@ -122,6 +125,16 @@ class _ImplicitFactorModel(Recommender):
         scores = self._user_factors(contexts) @ self.item_factors.T
         scores[:, ~self.known] = -np.inf
         return scores
+
+    def similar_items(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """Cosine of item factors, as implicit's own similar_items."""
+        norms = np.maximum(np.linalg.norm(self.item_factors, axis=1), 1e-12)
+        scores = (self.item_factors @ self.item_factors[item] / (norms * norms[item]))[None, :]
+        scores[0, ~self.known] = -np.inf
+        scores[0, item] = -np.inf
+        ids, values = top_k(scores, k)
+        keep = np.isfinite(values[0])
+        return ids[0][keep], values[0][keep]
 
 
 class ALS(_ImplicitFactorModel):

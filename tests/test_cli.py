@@ -189,3 +189,13 @@ def test_killed_training_never_leaves_a_half_written_model(splits, model, tmp_pa
     process.wait()
     assert (target / "manifest.json").read_text() == before
     load_artifact(target)
+
+
+def test_evaluate_similar_reports_tag_agreement_per_method(model):
+    report = json.loads(run("evaluate", "--model", model, "--similar", "--json").stdout)
+    assert set(report["models"]) == {"song2vec_cosine", "song2vec_in_out", "cooccurrence", "als"}
+    assert report["songs"] > 500
+    for values in report["models"].values():
+        assert 0 < values["tag_jaccard@10"] < 1 and 0 <= values["same_artist@10"] < 1
+        assert values["neighbours"] == 10 * report["songs"]
+    run("evaluate", "--model", model, code=2)  # neither --test nor --similar
