@@ -4,9 +4,12 @@ Split (seeded, whole playlists): 10% test (reported once, at the end), 10% valid
 every choice), 80% train. A coordinate search: from a start config, each hyperparameter in turn
 takes the candidate value that maximises validation HR@10 (NDCG@10 breaks ties); for every trained
 model the cheap scoring choices (input·output vs cosine, context decay and window) are searched
-too. Results go to bench/results/tune_song2vec.json; the tables in bench/README.md come from it.
+too. The best config is then simplified: epochs and dimensions are lowered while validation
+HR@10 stays within one standard error of the best (smaller differences are noise, and epochs and
+dimensions cost time on every training run). Results go to bench/results/tune_song2vec.json;
+bench/README.md quotes them.
 
-    python bench/tune_song2vec.py [--data DIR] [--quick]
+    python bench/tune_song2vec.py [--data DIR] [--quick] [--resume bench/results/tune_song2vec.json]
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import json
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,6 +65,30 @@ def key(metrics: dict) -> tuple[float, float]:
     return metrics["hr@10"], metrics["ndcg@10"]
 
 
+SIMPLIFY = [("epochs", [30, 60]), ("vector_size", [64, 100])]
+
+
+def simplify(best: dict, train, n_items: int, valid, log: list[dict]) -> Song2VecConfig:
+    """Lower the costly settings of the best config while HR@10 stays within one standard error
+    of the best; every config tried is appended to the log."""
+    top = max(entry["hr@10"] for entry in log)
+    floor = top - np.sqrt(top * (1 - top) / len(valid))
+    current = Song2VecConfig.from_dict(best["config"])
+    for name, cheaper in SIMPLIFY:
+        for value in cheaper:
+            if value >= getattr(current, name):
+                break
+            cfg = dataclasses.replace(current, **{name: value})
+            _, metrics, _ = fit_and_score(cfg, train, n_items, valid)
+            log.append({"step": f"simplify {name}={value}", "config": cfg.to_dict(), **metrics})
+            print(f"simplify {name}={value}: hr@10 {metrics['hr@10']:.4f} (floor {floor:.4f})",
+                  flush=True)
+            if metrics["hr@10"] >= floor:
+                current = cfg
+                break
+    return current
+
+
 def fit_and_score(
     cfg: Song2VecConfig, train, n_items: int, cases, scorings=SCORING_SHORTLIST
 ) -> tuple[dict, dict, list]:
@@ -76,12 +105,36 @@ def fit_and_score(
     return best_scoring, {**best, "fit_seconds": round(seconds, 1)}, variants
 
 
+def search(train, n_items: int, valid, quick: bool) -> tuple[list[dict], list[dict]]:
+    """Coordinate search; returns the log of every trained config and the start's variants."""
+    log: list[dict] = []
+    best_cfg = START
+    _, best_metrics, start_variants = fit_and_score(best_cfg, train, n_items, valid, SCORING)
+    log.append({"step": "start", "config": best_cfg.to_dict(), **best_metrics})
+    print(f"start: {best_metrics['hr@10']:.4f}")
+    for name, values in SEARCH:
+        values = values[:2] if quick else values
+        for value in values:
+            if value == getattr(best_cfg, name):
+                continue
+            cfg = dataclasses.replace(best_cfg, **{name: value})
+            scoring, metrics, _ = fit_and_score(cfg, train, n_items, valid)
+            log.append({"step": f"{name}={value}", "config": cfg.to_dict(), **metrics})
+            print(f"{name}={value}: hr@10 {metrics['hr@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
+                  f" ({scoring})", flush=True)
+            if key(metrics) > key(best_metrics):
+                best_cfg, best_metrics = cfg, metrics
+        print(f"-> {name}={getattr(best_cfg, name)}  valid hr@10 {best_metrics['hr@10']:.4f}")
+    return log, start_variants
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path,
                         default=REPO.parent / "shared/data/yes_playlists/yes_big")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/tune_song2vec.json")
     parser.add_argument("--quick", action="store_true", help="Two values per setting (smoke).")
+    parser.add_argument("--resume", type=Path, help="Reuse the search log of an earlier run.")
     args = parser.parse_args()
 
     parts = split_dataset(read_playlists(args.data), valid=0.1, test=0.1, seed=0)
@@ -91,37 +144,25 @@ def main() -> None:
     test = make_cases(catalog.encode_playlists(parts["test"].playlists))
     print(f"train {len(train):,} playlists; valid {len(valid):,} cases; test {len(test):,} cases")
 
-    log: list[dict] = []
-    best_cfg = START
-    best_scoring, best_metrics, start_variants = fit_and_score(
-        best_cfg, train, len(catalog), valid, SCORING
-    )
-    log.append({"step": "start", "config": best_cfg.to_dict(), **best_metrics})
-    print(f"start: {best_metrics['hr@10']:.4f}")
-    for name, values in SEARCH:
-        values = values[:2] if args.quick else values
-        for value in values:
-            if value == getattr(best_cfg, name):
-                continue
-            cfg = dataclasses.replace(best_cfg, **{name: value})
-            scoring, metrics, _ = fit_and_score(cfg, train, len(catalog), valid)
-            log.append({"step": f"{name}={value}", "config": cfg.to_dict(), **metrics})
-            print(f"{name}={value}: hr@10 {metrics['hr@10']:.4f} ndcg@10 {metrics['ndcg@10']:.4f}"
-                  f" ({scoring})", flush=True)
-            if key(metrics) > key(best_metrics):
-                best_cfg, best_scoring, best_metrics = cfg, scoring, metrics
-        print(f"-> {name}={getattr(best_cfg, name)}  valid hr@10 {best_metrics['hr@10']:.4f}")
-
-    # The full scoring search once more, on the tuned hyperparameters.
-    best_scoring, _, variants = fit_and_score(best_cfg, train, len(catalog), valid, SCORING)
-    tuned = dataclasses.replace(best_cfg, **best_scoring)
+    if args.resume:
+        earlier = json.loads(args.resume.read_text())
+        log, start_variants = earlier["search"], earlier["scoring_variants_start"]
+    else:
+        log, start_variants = search(train, len(catalog), valid, args.quick)
+    best = max(log, key=key)
+    print(f"best: {best['step']} hr@10 {best['hr@10']:.4f}")
+    chosen_cfg = simplify(best, train, len(catalog), valid, log)
+    # The full scoring search once more, on the chosen hyperparameters.
+    best_scoring, _, variants = fit_and_score(chosen_cfg, train, len(catalog), valid, SCORING)
+    tuned = dataclasses.replace(chosen_cfg, **best_scoring)
     # The final report: tuned song2vec and the baselines, fitted on train, scored on test.
     final_model = Song2Vec(tuned).fit(train, len(catalog))
     valid_report = evaluate_models([final_model, *default_baselines()], train, valid,
                                    len(catalog), fitted=("song2vec",))
     test_report = evaluate_models([final_model, *default_baselines()], train, test,
                                   len(catalog), fitted=("song2vec",))
-    result = {"tuned": tuned.to_dict(), "search": log, "scoring_variants_start": start_variants,
+    result = {"tuned": tuned.to_dict(), "best_step": best["step"],
+              "search": log, "scoring_variants_start": start_variants,
               "scoring_variants_tuned": variants,
               "valid": valid_report, "test": test_report}
     args.out.parent.mkdir(parents=True, exist_ok=True)
