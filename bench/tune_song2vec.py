@@ -4,12 +4,12 @@ Split (seeded, whole playlists): 10% test (reported once, at the end), 10% valid
 every choice), 80% train. A coordinate search: from a start config, each hyperparameter in turn
 takes the candidate value that maximises validation HR@10 (NDCG@10 breaks ties); for every trained
 model the cheap scoring choices (input·output vs cosine, context decay and window) are searched
-too. The best config is then simplified: epochs and dimensions are lowered while validation
-HR@10 stays within one standard error of the best (smaller differences are noise, and epochs and
-dimensions cost time on every training run). Results go to bench/results/tune_song2vec.json;
-bench/README.md quotes them.
+too. The config with the best validation HR@10 becomes the default. With --simplify, epochs and
+dimensions of that config are then lowered while validation HR@10 stays within one standard error
+of the best, and the cheaper config is reported instead. Results go to --out; bench/README.md
+quotes them.
 
-    python bench/tune_song2vec.py [--data DIR] [--quick] [--resume bench/results/tune_song2vec.json]
+    python bench/tune_song2vec.py [--data DIR] [--quick] [--resume FILE] [--simplify] [--out FILE]
 """
 
 from __future__ import annotations
@@ -135,6 +135,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/tune_song2vec.json")
     parser.add_argument("--quick", action="store_true", help="Two values per setting (smoke).")
     parser.add_argument("--resume", type=Path, help="Reuse the search log of an earlier run.")
+    parser.add_argument("--simplify", action="store_true",
+                        help="Report the cheapest config within one standard error instead.")
     args = parser.parse_args()
 
     parts = split_dataset(read_playlists(args.data), valid=0.1, test=0.1, seed=0)
@@ -151,7 +153,9 @@ def main() -> None:
         log, start_variants = search(train, len(catalog), valid, args.quick)
     best = max(log, key=key)
     print(f"best: {best['step']} hr@10 {best['hr@10']:.4f}")
-    chosen_cfg = simplify(best, train, len(catalog), valid, log)
+    chosen_cfg = Song2VecConfig.from_dict(best["config"])
+    if args.simplify:
+        chosen_cfg = simplify(best, train, len(catalog), valid, log)
     # The full scoring search once more, on the chosen hyperparameters.
     best_scoring, _, variants = fit_and_score(chosen_cfg, train, len(catalog), valid, SCORING)
     tuned = dataclasses.replace(chosen_cfg, **best_scoring)

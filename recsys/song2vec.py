@@ -54,21 +54,21 @@ class Song2VecConfig:
     context_window : only the most recent songs count.
     """
 
-    vector_size: int = 100
-    window: int = 5
+    vector_size: int = 200
+    window: int = 10
     negative: int = 10
-    ns_exponent: float = -0.5
+    ns_exponent: float = 0.5
     sample: float = 1e-3
-    min_count: int = 1
-    epochs: int = 30
+    min_count: int = 3
+    epochs: int = 100
     alpha: float = 0.025
     min_alpha: float = 0.0001
     seed: int = 0
     workers: int = 0
     compute_loss: bool = True
     scoring: Scoring = "in_out"
-    context_decay: float = 0.7
-    context_window: int = 10
+    context_decay: float = 0.9
+    context_window: int = 50
 
     def __post_init__(self) -> None:
         checks = {
