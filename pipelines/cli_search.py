@@ -71,12 +71,15 @@ def similar(
     model: ModelOption,
     k: KOption = 10,
     exclude_artist: Annotated[bool, typer.Option(help="Leave out the song's own artist.")] = False,
+    scoring: Annotated[str, typer.Option(
+        help="in_out: input vector . output vectors (default, best tag agreement); "
+             "cosine: cosine of input vectors.")] = "in_out",
     json_output: JsonOption = False,
 ) -> None:
-    """Songs most similar to a song (cosine of song2vec vectors, on FAISS)."""
+    """Songs most similar to a song (song2vec vectors searched with FAISS)."""
     songs = open_search(model)
     index = resolve(songs, query)
-    rows = _run(lambda: songs.similar(index, k, exclude_artist=exclude_artist))
+    rows = _run(lambda: songs.similar(index, k, exclude_artist=exclude_artist, scoring=scoring))
     song = songs.describe(index)
     show(rows, f"songs similar to {song['title']} by {song['artist']}", json_output)
 

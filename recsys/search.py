@@ -108,14 +108,21 @@ class SongSearch:
                                                                            strict=True)]
 
     # -- queries ------------------------------------------------------------------------------
-    def similar(self, song: int, k: int = 10, exclude_artist: bool = False) -> list[dict]:
-        """Songs nearest to a song by cosine of song2vec vectors (the scoring chosen from the
-        tag-agreement table in bench/README.md)."""
+    def similar(
+        self, song: int, k: int = 10, exclude_artist: bool = False, scoring: str = "in_out"
+    ) -> list[dict]:
+        """Songs nearest to a song. "in_out" (the default) scores the song's input vector
+        against the output vectors, "cosine" compares input vectors; the default is the one
+        whose neighbours share the most Last.fm tags with the song on the tuned yes_big model
+        (`songspace evaluate --similar`, bench/README.md)."""
         self._require_vector(song)
         exclude = {self.catalog.song_ids[song]}
         if exclude_artist:
             exclude.update(self._by_artist.get(self.artists[song], ()))
-        ids, scores = self.song_index.search(self.model.input_vectors[song], k, exclude=exclude)
+        if scoring not in ("in_out", "cosine"):
+            raise ValueError(f"scoring must be 'in_out' or 'cosine', got {scoring!r}")
+        index = self.next_index if scoring == "in_out" else self.song_index
+        ids, scores = index.search(self.model.input_vectors[song], k, exclude=exclude)
         return self._hits(ids[0], scores[0])
 
     def arithmetic(

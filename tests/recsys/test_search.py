@@ -35,11 +35,15 @@ def ids(rows):
     return [r["song_id"] for r in rows]
 
 
-def test_similar_ranks_by_cosine_and_can_exclude_the_artist():
+def test_similar_ranks_and_can_exclude_the_artist():
     songs = hand_made()
     assert ids(songs.similar(0, k=2)) == ["r2", "rc"]
     assert ids(songs.similar(0, k=2, exclude_artist=True)) == ["rc", "c2"]
-    assert songs.similar(0, k=1)[0]["score"] == pytest.approx(0.9986, abs=1e-3)
+    # in_out: raw input . output product; cosine: normalised input vectors
+    assert songs.similar(0, k=1)[0]["score"] == pytest.approx(0.95, abs=1e-4)
+    assert songs.similar(0, k=1, scoring="cosine")[0]["score"] == pytest.approx(0.9986, abs=1e-3)
+    with pytest.raises(ValueError, match="scoring"):
+        songs.similar(0, scoring="dot")
 
 
 def test_arithmetic_returns_the_expected_song_and_never_its_inputs():
