@@ -243,13 +243,16 @@ def demo(
     data: Annotated[Path, typer.Option(help="Playlists to use.")] = DEFAULT_DATA,
     song: Annotated[str, typer.Option(help="Song to show neighbours of.")] = "Bohemian Rhapsody",
     seed: Annotated[int, typer.Option(help="Seed of the split and the model.")] = 0,
+    epochs: Annotated[int, typer.Option(
+        help="Training epochs; fewer than `train`'s tuned default so the demo takes a minute.")
+    ] = 30,
 ) -> None:
     """The main job on the embedded data: split, train, evaluate against the baselines, and show
     songs similar to a famous song."""
     started = time.perf_counter()
     parts = split_dataset(_read(data), valid=0.0, test=0.1, seed=seed)
     train_set = parts["train"]
-    cfg = Song2VecConfig(seed=seed)
+    cfg = Song2VecConfig(seed=seed, epochs=epochs)
     with epoch_progress(cfg.epochs) as on_epoch:
         path, _ = train_song2vec(train_set, cfg, out / "model", source=str(data.absolute()),
                                  on_epoch=on_epoch)
@@ -266,7 +269,9 @@ def demo(
                   f"`songspace similar \"Hotel California\" --model {path}`")
 
 
+import pipelines.cli_profiles  # noqa: E402  (registers the profile commands)
 import pipelines.cli_search  # noqa: E402, F401  (registers the search commands)
+
 
 
 def main() -> None:  # pragma: no cover - console entry point
