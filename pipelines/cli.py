@@ -36,7 +36,7 @@ from pipelines.training import (
 from recsys.artifact import load_artifact
 from recsys.evaluation import METRICS
 from recsys.search import SongSearch
-from recsys.song2vec import Song2VecConfig
+from recsys.song2vec import Song2VecConfig, TrainingDataError
 
 
 def _on_error(value: str) -> OnError:
@@ -158,10 +158,13 @@ def train(
         raise fail(str(error)) from None
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
-    with epoch_progress(cfg.epochs) as on_epoch:
-        path, metrics = train_song2vec(
-            dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch
-        )
+    try:
+        with epoch_progress(cfg.epochs) as on_epoch:
+            path, metrics = train_song2vec(
+                dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch
+            )
+    except TrainingDataError as error:
+        raise fail(f"{playlists}: {error}") from None
     console.print(
         f"trained in {metrics['train_seconds']:.1f}s ({metrics['songs_per_s']:,.0f} songs/s) "
         f"-> [bold]{path}[/]"
@@ -269,9 +272,9 @@ def demo(
                   f"`songspace similar \"Hotel California\" --model {path}`")
 
 
-import pipelines.cli_profiles  # noqa: E402  (registers the profile commands)
-import pipelines.cli_search  # noqa: E402, F401  (registers the search commands)
-
+# Importing these modules registers their commands on ``app``.
+import pipelines.cli_profiles  # noqa: E402
+import pipelines.cli_search  # noqa: E402, F401
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -13,7 +13,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,27 @@ class IndexConfig:
         if self.kind != "auto":
             return self.kind
         return "flat" if n < self.exact_below else "hnsw"
+
+
+@contextmanager
+def _threads_for(n_queries: int) -> Iterator[None]:
+    """One OpenMP thread for a handful of queries: there is nothing to split, and waking idle
+    threads costs more than the search (6-12x slower single queries on a busy 2-core machine,
+    measured in bench/README.md)."""
+    import faiss
+
+    if n_queries > _SMALL_BATCH:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(before)
+
+
+_SMALL_BATCH = 4
 
 
 class UnknownIdError(KeyError):
@@ -215,7 +237,8 @@ class VectorIndex:
             if len(allow) <= self.SMALL_SUBSET:
                 return self._search_subset(queries, k, set(exclude or ()), allow)
         params, _keep_alive = self._params(exclude, allow, k)
-        scores, numeric = self._index.search(queries, k, params=params)
+        with _threads_for(len(queries)):
+            scores, numeric = self._index.search(queries, k, params=params)
         found = numeric >= 0
         out_ids = [[self._ids[n] for n in row[ok]] for row, ok in zip(numeric, found, strict=True)]
         return out_ids, [row[ok] for row, ok in zip(scores, found, strict=True)]

@@ -11,7 +11,6 @@ search that chose the defaults):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -19,19 +18,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import ClassVar, Literal, Self
 
 import numpy as np
 
 from recsys.base import Context, Recommender, context_matrix, top_k
+from recsys.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Scoring = Literal["in_out", "cosine"]
 
 
+class TrainingDataError(ValueError):
+    """The playlists cannot train a model (nothing left to learn from)."""
+
+
 @dataclass
-class Song2VecConfig:
+class Song2VecConfig(Settings):
     """Everything that shapes a song2vec model. Defaults were tuned on a validation split of
     yes_big (bench/README.md); the gensim ones keep gensim's names.
 
@@ -53,6 +57,8 @@ class Song2VecConfig:
     context_decay : weight of the song k steps back is context_decay**k.
     context_window : only the most recent songs count.
     """
+
+    kind: ClassVar[str] = "song2vec"
 
     vector_size: int = 200
     window: int = 10
@@ -84,23 +90,7 @@ class Song2VecConfig:
             "context_decay": 0 <= self.context_decay <= 1,
             "context_window": self.context_window >= 1,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = ", ".join(f"{n}={getattr(self, n)!r}" for n in bad)
-            raise ValueError(f"invalid song2vec config: {values}")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], source: str = "config") -> Song2VecConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"{source}: unknown song2vec setting(s) {unknown}; expected some of {sorted(known)}"
-            )
-        return cls(**values)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        self._require(checks)
 
     @property
     def threads(self) -> int:
@@ -178,7 +168,7 @@ class Song2Vec(Recommender):
         corpus = [[str(i) for i in s if i >= 0] for s in sentences]
         corpus = [s for s in corpus if s]
         if not corpus:
-            raise ValueError("no playlists with known songs to train on")
+            raise TrainingDataError("no playlists with known songs to train on")
         tokens = sum(len(s) for s in corpus)
         reporter = _gensim_callback(tokens, cfg.compute_loss, on_epoch)
         model = Word2Vec(
@@ -197,6 +187,11 @@ class Song2Vec(Recommender):
             compute_loss=cfg.compute_loss,
         )
         model.build_vocab(corpus)
+        if not len(model.wv):
+            raise TrainingDataError(
+                f"no song occurs at least min_count={cfg.min_count} times in the "
+                f"{len(corpus)} playlists; lower min_count in the config or give more playlists"
+            )
         model.train(
             corpus,
             total_examples=model.corpus_count,

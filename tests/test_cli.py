@@ -131,8 +131,15 @@ def test_train_bad_input_names_file_row_field_and_quarantines(tmp_path):
     assert "position" in result.stderr
     assert not (tmp_path / "m").exists()
 
+    # Four rows are too few for the default min_count: a clear error, and no artifact.
     result = run("train", "--playlists", bad, "--out", tmp_path / "m", "--on-error",
-                 "quarantine", "--epochs", "2", "--json")
+                 "quarantine", code=2)
+    assert "min_count=3" in result.stderr and not (tmp_path / "m").exists()
+
+    config = tmp_path / "small.toml"
+    config.write_text("[song2vec]\nmin_count = 1\n")
+    result = run("train", "--playlists", bad, "--out", tmp_path / "m", "--on-error",
+                 "quarantine", "--epochs", "2", "--config", config, "--json")
     report = json.loads(result.stdout)["read_report"]
     assert report["quarantined"] == 1 and report["playlist_rows"] == 4
     kept = (tmp_path / "m" / "quarantine.jsonl").read_text().splitlines()

@@ -1,0 +1,231 @@
+"""From listening logs to a published profiles artifact, and incremental updates of one.
+
+Each run, in steps: read and validate the logs (quarantining bad rows) -> match them to the
+model's catalogue -> turn events into per-user evidence and profiles -> index the users ->
+publish the folder atomically. The returned report counts what happened to every event:
+
+    events_read = events_used + events_without_vector + unmatched_events + quarantined
+                  + non_music
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from pipelines.logs import Listening, read_logs
+from pipelines.schemas import OnError
+from recsys.artifact import Artifact
+from recsys.profile_artifact import (
+    ProfileArtifact,
+    load_model_for,
+    merge_unmatched,
+    model_reference,
+    save_profiles,
+)
+from recsys.profiles import (
+    ProfileConfig,
+    ProfileState,
+    build_profiles,
+    encode_events,
+    song_space,
+)
+from recsys.profiles import update_profiles as apply_batch
+from recsys.user_index import build_user_index, update_user_index
+
+Stage = Callable[[str], None]
+
+
+def _read(logs: Path, model: Artifact, on_error: OnError, scratch: Path) -> Listening:
+    return read_logs(logs, songs=model.catalog.songs, on_error=on_error,
+                     quarantine_path=scratch / "quarantine.jsonl" if on_error == "quarantine"
+                     else None)
+
+
+def _quarantined(listening: Listening) -> list[str]:
+    file = listening.report.quarantine_file
+    return Path(file).read_text().splitlines() if file and Path(file).is_file() else []
+
+
+def _report(listening: Listening, state: ProfileState, known: np.ndarray, item: np.ndarray,
+            out: Path, seconds: dict[str, float]) -> dict:
+    read = listening.report
+    with_vector = int(known[item].sum())
+    report = {
+        "profiles": str(out),
+        "events_read": read.events_read,
+        "events_used": with_vector,
+        "events_without_vector": len(item) - with_vector,
+        "quarantined": read.quarantined,
+        "quarantined_by_reason": read.quarantined_by_reason,
+        "unmatched_events": read.unmatched_events,
+        "unmatched_songs": read.unmatched_songs,
+        "non_music": read.non_music,
+        "users": len(state),
+        "users_with_profile": int(state.has_profile.sum()),
+        "users_with_interests": int(np.unique(state.interests.user).size),
+        "files": read.files,
+        "quarantine_file": str(out / "quarantine.jsonl") if read.quarantined else None,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+    if listening.unmatched is not None and listening.unmatched.height:
+        report["top_unmatched"] = listening.unmatched.head(5).to_dicts()
+    return report
+
+
+def _history_entry(kind: str, logs: Path, report: dict) -> dict:
+    entry = {"kind": kind, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+             "logs": str(logs.absolute())}
+    entry.update({k: v for k, v in report.items() if k not in ("profiles", "top_unmatched")})
+    return entry
+
+
+def build_from_logs(
+    logs: str | Path,
+    model: Artifact,
+    out: str | Path,
+    *,
+    config: ProfileConfig | None = None,
+    on_error: OnError = "fail",
+    on_stage: Stage | None = None,
+) -> dict:
+    """Build every user's profile from listening logs and publish the artifact at `out`.
+
+    Parameters
+    ----------
+    logs : str or Path
+        A log file or a folder of them (see :func:`pipelines.logs.read_logs`).
+    model : Artifact
+        The song2vec model whose vectors and catalogue the profiles use.
+    out : str or Path
+        The profiles folder, replaced atomically.
+    config : ProfileConfig, optional
+    on_error : {"fail", "quarantine"}
+    on_stage : callable, optional
+        Told the name of each step as it starts (for a progress display).
+
+    Returns
+    -------
+    dict
+        The counts of the run (the JSON of ``songspace profiles build --json``).
+    """
+    stage = on_stage or (lambda _: None)
+    config = config or ProfileConfig()
+    logs, out = Path(logs), Path(out)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
+        stage("reading logs")
+        listening = _read(logs, model, on_error, Path(scratch))
+        quarantine = _quarantined(listening)
+    seconds["read"] = time.perf_counter() - started
+
+    if not listening.events.height:
+        raise ValueError(
+            f"{logs}: no event matched a song of the model's catalogue "
+            f"({listening.report.events_read:,} read, {listening.report.quarantined:,} "
+            f"quarantined, {listening.report.unmatched_events:,} unmatched); nothing to build")
+    stage("building profiles")
+    mark = time.perf_counter()
+    unit = song_space(model.model.input_vectors, model.model.trained, config)
+    users, user, item, ts, signal = encode_events(
+        listening.events, model.catalog.songs["song_id"], pl.Series("user_id", [], pl.Utf8),
+        config)
+    listening.events = listening.events.clear()  # the arrays hold it now; free the frame
+    state = build_profiles(users, user, item, ts, signal, unit, config)
+    seconds["profiles"] = time.perf_counter() - mark
+
+    stage("indexing users")
+    mark = time.perf_counter()
+    index = build_user_index(state)
+    seconds["index"] = time.perf_counter() - mark
+
+    stage("publishing")
+    mark = time.perf_counter()
+    known = np.linalg.norm(unit, axis=1) > 0
+    report = _report(listening, state, known, item, out, seconds)
+    unmatched = merge_unmatched([listening.unmatched])
+    save_profiles(out, state, index, model=model_reference(model),
+                  history=[_history_entry("build", logs, report)], unmatched=unmatched,
+                  quarantine=quarantine)
+    seconds["publish"] = time.perf_counter() - mark
+    seconds["total"] = time.perf_counter() - started
+    report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    return report
+
+
+def update_from_logs(
+    logs: str | Path,
+    profiles: ProfileArtifact,
+    *,
+    model: Artifact | None = None,
+    on_error: OnError = "fail",
+    on_stage: Stage | None = None,
+) -> dict:
+    """Apply a batch of new events to a profiles folder and publish it again in place.
+
+    Only the users in the batch are recomputed (from their kept evidence plus the batch); the
+    result equals a full build on all events so far. The same batch applied twice counts twice.
+
+    Returns
+    -------
+    dict
+        The counts of the run, plus ``users_updated``, ``users_new`` and ``seconds.apply`` (the
+        update of the profiles and the user index in memory).
+    """
+    stage = on_stage or (lambda _: None)
+    logs = Path(logs)
+    model = model or load_model_for(profiles)
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
+        stage("reading logs")
+        listening = _read(logs, model, on_error, Path(scratch))
+        quarantine = _quarantined(listening)
+    seconds["read"] = time.perf_counter() - started
+
+    stage("updating profiles")
+    mark = time.perf_counter()
+    old = profiles.state
+    unit = song_space(model.model.input_vectors, model.model.trained, old.config)
+    users, user, item, ts, signal = encode_events(
+        listening.events, model.catalog.songs["song_id"], old.users, old.config)
+    state, changed = apply_batch(old, users, user, item, ts, signal, unit)
+    update_user_index(profiles.user_index, state, changed)
+    seconds["apply"] = time.perf_counter() - mark
+
+    stage("publishing")
+    mark = time.perf_counter()
+    known = np.linalg.norm(unit, axis=1) > 0
+    report = _report(listening, state, known, item, profiles.path, seconds)
+    report["users_updated"] = len(changed)
+    report["users_new"] = len(users) - len(old)
+    history = [*profiles.manifest["history"], _history_entry("update", logs, report)]
+    unmatched = merge_unmatched([profiles.unmatched, listening.unmatched])
+    save_profiles(profiles.path, state, profiles.user_index,
+                  model=profiles.manifest["model"], history=history, unmatched=unmatched,
+                  quarantine=profiles.quarantine + quarantine)
+    seconds["publish"] = time.perf_counter() - mark
+    seconds["total"] = time.perf_counter() - started
+    report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    if report["quarantined"] or profiles.quarantine:
+        report["quarantine_file"] = str(profiles.path / "quarantine.jsonl")
+    return report
+
+
+def config_from_file(path: Path | None) -> ProfileConfig:
+    """A ProfileConfig from TOML (a ``[profiles]`` table or top-level keys) or JSON."""
+    if path is None:
+        return ProfileConfig()
+    import tomllib
+
+    text = path.read_text()
+    values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    return ProfileConfig.from_dict(values.get("profiles", values), str(path))
