@@ -4,8 +4,8 @@ One file in the nanoGPT manner: a config dataclass, small blocks, shapes in comm
 device or environment handling lives here; the pipeline and the checkpoint module do that.
 
 The input image (B, 1, M, T) (M mel bins, T frames) is first folded into patches of
-``patch x patch`` pixels (pixel-unshuffle), so every convolution runs on a grid ``patch**2`` times
-smaller; on two CPU cores that is what makes sampling faster than real time. Attention (self-
+``patch[0] x patch[1]`` pixels (a pixel-unshuffle), so every convolution runs on a grid that many
+times smaller; on two CPU cores that is what makes sampling faster than real time. Attention (self-
 attention over the image plus cross-attention to the text tokens) runs only at the coarse levels
 named in ``attention``, where the grid is small.
 """
@@ -28,9 +28,9 @@ class UNetConfig:
     Parameters
     ----------
     n_mels : int
-        Height of the log-mel image (must be divisible by ``patch * 2**(levels - 1)``).
-    patch : int
-        Side of the square patches folded into channels before the first convolution.
+        Height of the log-mel image (must be divisible by ``patch[0] * 2**(levels - 1)``).
+    patch : list of two int
+        Patch size (mel bins, frames) folded into channels before the first convolution.
     channels : list of int
         Width of each resolution level, finest first.
     blocks_per_level : int
@@ -47,11 +47,11 @@ class UNetConfig:
         Groups of the group normalisation.
     """
 
-    n_mels: int = 64
-    patch: int = 2
+    n_mels: int = 128
+    patch: list[int] = field(default_factory=lambda: [8, 4])
     channels: list[int] = field(default_factory=lambda: [64, 128, 192])
     blocks_per_level: int = 1
-    attention: list[bool] = field(default_factory=lambda: [False, True, True])
+    attention: list[bool] = field(default_factory=lambda: [False, False, True])
     heads: int = 4
     text_dim: int = 384
     emb_dim: int = 256
@@ -63,10 +63,12 @@ class UNetConfig:
                 f"attention has {len(self.attention)} entries but channels has "
                 f"{len(self.channels)}; give one per level"
             )
-        if self.n_mels % self.time_multiple:
+        if len(self.patch) != 2:
+            raise ValueError(f"patch must be [mel bins, frames], got {self.patch}")
+        multiple = self.patch[0] * 2 ** (len(self.channels) - 1)
+        if self.n_mels % multiple:
             raise ValueError(
-                f"n_mels={self.n_mels} must be divisible by patch * 2**(levels-1) = "
-                f"{self.time_multiple}"
+                f"n_mels={self.n_mels} must be divisible by patch[0] * 2**(levels-1) = {multiple}"
             )
         for width in self.channels:
             if width % self.groups or width % self.heads:
@@ -77,8 +79,12 @@ class UNetConfig:
 
     @property
     def time_multiple(self) -> int:
-        """The number of frames (and mel bins) must be a multiple of this."""
-        return self.patch * 2 ** (len(self.channels) - 1)
+        """The number of frames must be a multiple of this."""
+        return self.patch[1] * 2 ** (len(self.channels) - 1)
+
+    @property
+    def patch_pixels(self) -> int:
+        return self.patch[0] * self.patch[1]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +167,7 @@ class TransformerBlock(nn.Module):
         a = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v))
         h = h + self.proj1(self._merge(a))
         k, v = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
-        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L) bool
+        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L)
         a = F.scaled_dot_product_attention(
             self._split(self.q(self.norm2(h))), self._split(k), self._split(v), attn_mask=mask
         )
@@ -212,7 +218,7 @@ class UNet(nn.Module):
             nn.Linear(ch[0], cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim)
         )
         self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
-        self.stem = nn.Conv2d(cfg.patch**2, ch[0], 3, padding=1)
+        self.stem = nn.Conv2d(cfg.patch_pixels, ch[0], 3, padding=1)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
         for i, width in enumerate(ch):
@@ -234,7 +240,7 @@ class UNet(nn.Module):
                 Level(c_in + ch[i], ch[i], cfg.blocks_per_level + 1, cfg.attention[i], cfg)
             )
         self.out_norm = nn.GroupNorm(cfg.groups, ch[0])
-        self.out = nn.Conv2d(ch[0], cfg.patch**2, 3, padding=1)
+        self.out = nn.Conv2d(ch[0], cfg.patch_pixels, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
@@ -262,8 +268,9 @@ class UNet(nn.Module):
             Token states of the prompt.
         pooled : Tensor (B, text_dim)
             Pooled prompt vector.
-        text_mask : bool Tensor (B, L), optional
-            True where a token is real, False on padding.
+        text_mask : Tensor (B, L), optional
+            Bool: True where a token is real, False on padding; or float: an additive
+            attention bias (``-inf`` on padding), as :meth:`TextEmbedding.attention_mask` gives.
 
         Returns
         -------
@@ -280,7 +287,7 @@ class UNet(nn.Module):
             t = t.expand(x.shape[0])
         emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]))
         emb = emb + self.pooled_proj(pooled)  # (B, E)
-        h = self.stem(F.pixel_unshuffle(x, self.cfg.patch))  # (B, C0, M/p, T/p)
+        h = self.stem(self._fold(x))  # (B, C0, M/p0, T/p1)
         skips = []
         for level, down in zip(self.down, self.downsample, strict=True):
             h = level(h, emb, text, text_mask)
@@ -292,5 +299,17 @@ class UNet(nn.Module):
             if h.shape[-2:] != skip.shape[-2:]:
                 h = up(F.interpolate(h, size=skip.shape[-2:], mode="nearest"))
             h = level(torch.cat([h, skip], dim=1), emb, text, text_mask)
-        h = self.out(F.silu(self.out_norm(h)))  # (B, p*p, M/p, T/p)
-        return F.pixel_shuffle(h, self.cfg.patch)  # (B, 1, M, T)
+        h = self.out(F.silu(self.out_norm(h)))  # (B, p0*p1, M/p0, T/p1)
+        return self._unfold(h)  # (B, 1, M, T)
+
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, M, T) -> (B, p0*p1, M/p0, T/p1): each patch's pixels become channels."""
+        (p0, p1), (b, _, m, t) = self.cfg.patch, x.shape
+        x = x.reshape(b, m // p0, p0, t // p1, p1)
+        return x.permute(0, 2, 4, 1, 3).reshape(b, p0 * p1, m // p0, t // p1)
+
+    def _unfold(self, h: torch.Tensor) -> torch.Tensor:
+        """The inverse of :meth:`_fold`."""
+        (p0, p1), (b, _, m, t) = self.cfg.patch, h.shape
+        h = h.reshape(b, p0, p1, m, t).permute(0, 3, 1, 4, 2)
+        return h.reshape(b, 1, m * p0, t * p1)

@@ -1,0 +1,329 @@
+"""Text-to-music commands: ``songspace generate`` and ``songspace audio train|evaluate|synth``.
+
+Thin, like the rest of the CLI: parse, call library code, print. torch, torchaudio and
+transformers are imported inside the commands, so ``songspace --help`` and the other commands
+never load them. This is the edge where the environment is set: the Hugging Face libraries are
+told to stay offline before they are imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from pipelines.progress import console
+
+DEFAULT_MODEL = Path(__file__).resolve().parent / "checkpoints" / "default"
+DEFAULT_THREADS = 1
+
+ThreadsOption = Annotated[int, typer.Option(
+    "--threads", min=1, help="CPU threads for torch. 1 is fastest on a busy 2-core machine "
+    "(see bench/README.md); use 2 or more on an idle one.")]
+ModelOption = Annotated[Path, typer.Option(help="Model folder (written by `audio train`).")]
+SamplerOption = Annotated[str, typer.Option(help="Sampler: ddim, dpm++ or ddpm.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+Bf16Option = Annotated[bool, typer.Option(
+    "--bf16/--fp32", help="Run the denoiser in bfloat16 (faster on CPUs with AMX/AVX512-BF16).")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {escape(message)}")
+    return typer.Exit(code)
+
+
+def _torch(threads: int):
+    """Import torch for a command, offline and with the requested number of threads."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    torch.set_num_threads(threads)
+    return torch
+
+
+def _pipeline(model: Path, sampler: str | None, bf16: bool = False):
+    from audio_gen.checkpoint import CheckpointError
+    from audio_gen.pipeline import TextToMusic
+
+    if not (model / "model_index.json").is_file():
+        hint = (" (the shipped model is missing from this checkout; train one with "
+                "`songspace audio train`)" if model == DEFAULT_MODEL else "")
+        raise _fail(f"{model}: no model_index.json; not a text-to-music model{hint}")
+    try:
+        return TextToMusic.from_pretrained(model, scheduler=sampler, bf16=bf16)
+    except (CheckpointError, FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from None
+
+
+def generate(
+    text: Annotated[str, typer.Argument(help="What the music should be, e.g. "
+                                        "\"a slow piano melody\".")],
+    out: Annotated[Path, typer.Option(help="WAV file to write (16-bit, 16 kHz mono).")],
+    seconds: Annotated[float, typer.Option(help="Length in seconds.")] = 4.0,
+    seed: Annotated[int, typer.Option(help="Seed of the starting noise.")] = 0,
+    steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
+    guidance: Annotated[float, typer.Option(help="Classifier-free guidance scale "
+                                            "(0 ignores the text).")] = 3.0,
+    negative: Annotated[str | None, typer.Option(help="What to steer away from.")] = None,
+    variation_of: Annotated[Path | None, typer.Option(
+        help="Vary this WAV clip instead of starting from noise.")] = None,
+    strength: Annotated[float, typer.Option(
+        help="With --variation-of: 0 keeps the clip, 1 ignores it.")] = 0.6,
+    mix_with: Annotated[str | None, typer.Option(
+        help="A second prompt to mix with TEXT (embedding interpolation).")] = None,
+    mix: Annotated[float, typer.Option(help="With --mix-with: 0 is TEXT, 1 the other.")] = 0.5,
+    model: ModelOption = DEFAULT_MODEL,
+    sampler: SamplerOption = "ddim",
+    threads: ThreadsOption = DEFAULT_THREADS,
+    bf16: Bf16Option = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Generate music from a text description and write it as a WAV file."""
+    from audio_gen.pipeline import MAX_SECONDS, validate_request
+
+    if out.suffix.lower() != ".wav":
+        raise _fail(f"--out must name a .wav file, got {out}")
+    try:
+        validate_request(text, seconds, steps, guidance, max_seconds=MAX_SECONDS)
+        if not 0 < strength <= 1:
+            raise ValueError(f"--strength must be in (0, 1], got {strength}")
+        if not 0 <= mix <= 1:
+            raise ValueError(f"--mix must be in [0, 1], got {mix}")
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    started = time.perf_counter()
+    _torch(threads)
+    from audio_gen.audio_io import read_wav, write_wav
+
+    with console.status("loading the model"):
+        pipe = _pipeline(model, sampler, bf16)
+    loaded = time.perf_counter()
+    kwargs = {"seconds": seconds, "steps": steps, "guidance": guidance, "seed": seed,
+              "negative_text": negative}
+    try:
+        with console.status(f"generating {seconds:g}s ({steps} steps)"):
+            if variation_of is not None:
+                import torch
+                import torchaudio.functional as AF
+
+                audio, rate = read_wav(variation_of)
+                if rate != pipe.sample_rate:
+                    audio = AF.resample(torch.from_numpy(audio), rate, pipe.sample_rate).numpy()
+                result = pipe.variation(audio, text, strength=strength, **kwargs)
+            elif mix_with is not None:
+                result = pipe.interpolate(text, mix_with, mix, **kwargs)
+            else:
+                result = pipe(text, **kwargs)
+    except (ValueError, OSError) as error:
+        raise _fail(str(error)) from None
+    write_wav(out, result.audio, result.sample_rate)
+    took = result.timings["total"]
+    console.print(
+        f"generated {result.seconds:.2f}s of audio in {took:.2f}s "
+        f"(real-time factor {result.seconds / took:.2f}; model load "
+        f"{loaded - started:.1f}s; total {time.perf_counter() - started:.1f}s) -> [bold]{out}[/]"
+    )
+    if json_output:
+        print(json.dumps({"out": str(out), "seconds": result.seconds,
+                          "sample_rate": result.sample_rate, "timings": result.timings,
+                          "load_seconds": loaded - started}))
+
+
+def _progress(*columns) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
+                    MofNCompleteColumn(), *columns, TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=console)
+
+
+def train_command(
+    run: Annotated[Path, typer.Option(help="Run folder: state, pool, log and model/ "
+                                      "(resumes when it exists).")],
+    config: Annotated[Path | None, typer.Option(
+        help="TOML or JSON file of TrainConfig settings ([unet] and [codec] tables).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    max_minutes: Annotated[float | None, typer.Option(
+        help="Stop after this many minutes (state saved); run again to resume.")] = None,
+    data: Annotated[Path | None, typer.Option(
+        help="Train on a folder of *.wav + captions.csv instead of the synthesiser.")] = None,
+    publish: Annotated[Path | None, typer.Option(
+        help="Also publish the EMA model here when training has finished.")] = None,
+    threads: ThreadsOption = DEFAULT_THREADS,
+    json_output: JsonOption = False,
+) -> None:
+    """Train the text-to-music denoiser (resumable; progress shows loss and it/s)."""
+    import tomllib
+
+    values: dict = {}
+    if config is not None:
+        try:
+            text = config.read_text()
+            values = json.loads(text) if config.suffix == ".json" else tomllib.loads(text)
+        except (OSError, ValueError) as error:
+            raise _fail(f"{config}: cannot read config: {error}") from None
+    if steps is not None:
+        values["steps"] = steps
+    if seed is not None:
+        values["seed"] = seed
+    _torch(threads)
+    from audio_gen.checkpoint import load_model, save_model
+    from audio_gen.text_encoder import load_text_encoder
+    from audio_gen.train import TrainConfig, train
+
+    try:
+        cfg = TrainConfig.from_dict(values)
+        encoder = load_text_encoder(cfg.text_encoder, cfg.text_max_length)
+    except (TypeError, ValueError, FileNotFoundError) as error:
+        raise _fail(str(error)) from None
+    progress = _progress(TextColumn("{task.fields[info]}"))
+    with progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total, info="")
+            progress.update(tasks[stage], completed=done)
+
+        def on_step(stats) -> None:
+            if "train" not in tasks:
+                tasks["train"] = progress.add_task("training", total=stats.total,
+                                                   completed=stats.step - 1, info="")
+            progress.update(tasks["train"], completed=stats.step,
+                            info=f"loss {stats.loss:.4f}  {stats.steps_per_s:.2f} it/s")
+
+        try:
+            result = train(cfg, run, encoder, data_folder=data, max_minutes=max_minutes,
+                           on_progress=on_progress, on_step=on_step)
+        except (ValueError, FileNotFoundError) as error:
+            raise _fail(str(error)) from None
+    state = "finished" if result.finished else "paused (run the same command to resume)"
+    console.print(f"step {result.step}/{cfg.steps} {state}; loss {result.loss or float('nan'):.4f}"
+                  f"; {result.train_seconds / 60:.1f} min of training so far "
+                  f"-> [bold]{result.model}[/]")
+    if publish is not None and result.finished:
+        bundle = load_model(result.model)
+        save_model(publish, bundle.unet, bundle.codec, bundle.make_scheduler("ddim"),
+                   bundle.text_encoder, bundle.text_max_length, meta=bundle.meta)
+        console.print(f"published -> [bold]{publish}[/]")
+    if json_output:
+        print(json.dumps({"step": result.step, "steps": cfg.steps, "finished": result.finished,
+                          "loss": result.loss, "train_seconds": result.train_seconds,
+                          "model": str(result.model)}))
+
+
+def evaluate_command(
+    model: ModelOption = DEFAULT_MODEL,
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, items.jsonl and "
+                                      "grid.png.")] = Path("artifacts/audio_eval"),
+    captions_per_combo: Annotated[int, typer.Option(min=1, help="Captions per held-out "
+                                                    "combination.")] = 3,
+    seeds: Annotated[int, typer.Option(min=1, help="Generated clips per caption.")] = 2,
+    steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
+    guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
+    seed: Annotated[int, typer.Option(help="Seed of captions, real clips and noise.")] = 0,
+    sampler: SamplerOption = "ddim",
+    threads: ThreadsOption = DEFAULT_THREADS,
+    bf16: Bf16Option = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Attribute accuracy on held-out caption combinations: generated vs real clips (ceiling)
+    vs guidance 0 (floor), diversity across seeds, and a PNG grid of spectrograms."""
+    _torch(threads)
+    from audio_gen.evaluate import ATTRIBUTES, EvalConfig, evaluate, save_grid
+
+    pipe = _pipeline(model, sampler, bf16)
+    cfg = EvalConfig(captions_per_combo=captions_per_combo, seeds=seeds, steps=steps,
+                     guidance=guidance, seed=seed)
+    progress = _progress()
+    with progress:
+        task = progress.add_task("evaluating captions", total=None)
+        report, items = evaluate(
+            pipe, cfg, on_progress=lambda done, total: progress.update(task, completed=done,
+                                                                       total=total))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    with open(out / "items.jsonl", "w", encoding="utf-8") as handle:
+        for item in items:
+            handle.write(json.dumps(item.summary()) + "\n")
+    grid = save_grid(items, out / "grid.png")
+    table = Table(title=f"attribute accuracy, {report['prompts']} held-out captions")
+    table.add_column("")
+    for name in ATTRIBUTES:
+        table.add_column(name, justify="right")
+    rows = {**report["accuracy"], "generated / ceiling": report["generated / ceiling"]}
+    for label, values in rows.items():
+        table.add_row(label, *("-" if values[a] is None else f"{values[a]:.2f}"
+                               for a in ATTRIBUTES))
+    console.print(table)
+    diversity = {k: "-" if v is None else f"{v:.3f}" for k, v in report["diversity"].items()}
+    console.print(f"diversity (mean |difference| of spectrograms): across seeds "
+                  f"{diversity['generated across seeds']}, real renders "
+                  f"{diversity['real renders of the same attributes']}; real-time factor "
+                  f"{report['real_time_factor']:.2f}; grid -> [bold]{grid}[/]")
+    if json_output:
+        print(json.dumps(report))
+
+
+def synth_command(
+    out: Annotated[Path, typer.Option(help="Folder for the WAV clips and captions.csv.")],
+    count: Annotated[int, typer.Option(min=1, help="How many clips.")] = 8,
+    seconds: Annotated[float, typer.Option(help="Clip length.")] = 4.0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthesiser.")] = 0,
+    held_out: Annotated[str, typer.Option(
+        help="exclude: training combinations only; only: held-out ones; any.")] = "any",
+) -> None:
+    """Write captioned example clips from the procedural synthesiser (the training data), in
+    the folder format `audio train --data` reads."""
+    import csv
+
+    import numpy as np
+
+    from audio_gen.audio_io import write_wav
+    from audio_gen.synth import make_clip
+
+    if not 0 < seconds <= 60:
+        raise _fail(f"--seconds must be in (0, 60], got {seconds}")
+    rng = np.random.default_rng(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        clips = [make_clip(rng, seconds, held_out=held_out) for _ in range(count)]
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    with open(out / "captions.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "caption"])
+        for i, clip in enumerate(clips):
+            name = f"clip_{i:03d}.wav"
+            write_wav(out / name, clip.audio, 16_000)
+            writer.writerow([name, clip.caption])
+    with open(out / "attributes.jsonl", "w", encoding="utf-8") as handle:
+        for i, clip in enumerate(clips):
+            handle.write(json.dumps({"file": f"clip_{i:03d}.wav", **clip.spec.as_dict()}) + "\n")
+    console.print(f"wrote {count} clips and captions.csv -> [bold]{out}[/]")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``generate`` and the ``audio`` command group to the songspace app."""
+    app.command("generate")(generate)
+    audio = typer.Typer(help="Text-to-music: train the model, evaluate it, write example data.",
+                        no_args_is_help=True)
+    audio.command("train")(train_command)
+    audio.command("evaluate")(evaluate_command)
+    audio.command("synth")(synth_command)
+    app.add_typer(audio, name="audio")

@@ -1,0 +1,316 @@
+"""Text-to-music: prompt -> text encoder -> guided denoising of a log-mel image -> audio.
+
+``TextToMusic.__call__`` runs in numbered steps, as diffusers pipelines do: check inputs, encode
+the prompt, prepare the noise, the denoising loop, decode, return. Variations of a clip start
+from its noised spectrogram; interpolation mixes the embeddings of two prompts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from audio_gen.codec import MelCodec
+from audio_gen.schedulers import NoiseSchedule
+from audio_gen.text_encoder import TextEmbedding, TextEncoder
+from audio_gen.unet import UNet
+
+logger = logging.getLogger(__name__)
+
+MAX_SECONDS = 30.0
+MAX_GUIDANCE = 30.0
+MAX_STEPS = 1000
+
+
+def validate_request(
+    text: str | None, seconds: float, steps: int, guidance: float, *,
+    max_seconds: float = MAX_SECONDS, max_steps: int = MAX_STEPS, strength: float = 1.0,
+    have_embeddings: bool = False,
+) -> None:
+    """Check generation arguments; raise ``ValueError`` naming the bad one and the valid range.
+
+    The CLI calls this before loading any model, so bad input fails at once.
+    """
+    if not have_embeddings and (not isinstance(text, str) or not text.strip()):
+        raise ValueError("the text prompt is empty; describe the music, e.g. "
+                         "\"a slow piano melody\"")
+    if not (isinstance(seconds, int | float) and math.isfinite(seconds)) or seconds <= 0:
+        raise ValueError(f"seconds must be > 0, got {seconds}")
+    if seconds > max_seconds:
+        raise ValueError(f"seconds must be at most {max_seconds:g}, got {seconds:g}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= max_steps:
+        raise ValueError(f"steps must be an integer from 1 to {max_steps}, got {steps}")
+    if not (isinstance(guidance, int | float) and 0 <= guidance <= MAX_GUIDANCE):
+        raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {guidance}")
+    if not 0 < strength <= 1:
+        raise ValueError(f"strength must be in (0, 1], got {strength}")
+
+
+@dataclass
+class TextToMusicOutput:
+    """A generated clip.
+
+    Attributes
+    ----------
+    audio : ndarray (S,) float32
+        Mono waveform in [-1, 1].
+    spectrogram : Tensor (n_mels, frames)
+        The generated normalised log-mel image.
+    sample_rate : int
+    timings : dict
+        Seconds spent encoding the prompt, denoising and decoding.
+    """
+
+    audio: np.ndarray
+    spectrogram: torch.Tensor
+    sample_rate: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+class TextToMusic:
+    """The text-to-music pipeline.
+
+    Parameters
+    ----------
+    unet : UNet
+        The denoiser.
+    scheduler : NoiseSchedule
+        A sampler with ``set_timesteps`` and ``step`` (DDIM, DPM-Solver++ or DDPM).
+    codec : MelCodec
+        Spectrogram <-> audio, with the settings the denoiser was trained on.
+    text_encoder : TextEncoder
+        Gives token states and a pooled vector of width ``unet.cfg.text_dim``.
+    max_seconds : float
+        Longest clip accepted.
+    bf16 : bool
+        Run the denoiser under bfloat16 autocast (faster on CPUs with AMX or AVX512-BF16;
+        the scheduler maths stays float32).
+    """
+
+    def __init__(
+        self, unet: UNet, scheduler: NoiseSchedule, codec: MelCodec, text_encoder: TextEncoder,
+        max_seconds: float = MAX_SECONDS, bf16: bool = False,
+    ) -> None:
+        if text_encoder.dim != unet.cfg.text_dim:
+            raise ValueError(
+                f"text encoder {text_encoder.name} gives {text_encoder.dim}-d vectors but the "
+                f"denoiser expects {unet.cfg.text_dim}-d"
+            )
+        if codec.cfg.n_mels != unet.cfg.n_mels:
+            raise ValueError(
+                f"codec makes {codec.cfg.n_mels} mel bins, the denoiser expects {unet.cfg.n_mels}"
+            )
+        self.unet = unet.eval()
+        self.scheduler = scheduler
+        self.codec = codec
+        self.text_encoder = text_encoder
+        self.max_seconds = max_seconds
+        self.bf16 = bf16
+
+    @classmethod
+    def from_pretrained(
+        cls, folder: str | Path, *, text_encoder: TextEncoder | None = None,
+        scheduler: str | None = None, bf16: bool = False,
+    ) -> TextToMusic:
+        """Build the pipeline from a model folder written by :func:`checkpoint.save_model`.
+
+        Parameters
+        ----------
+        folder : str or Path
+            The model folder.
+        text_encoder : TextEncoder, optional
+            Use this encoder instead of the one the folder names (it must match in width).
+        scheduler : {"ddim", "dpm++", "ddpm"}, optional
+            Sampler; default the folder's (DDIM).
+        bf16 : bool
+            See the class.
+        """
+        from audio_gen.checkpoint import load_model
+        from audio_gen.text_encoder import load_text_encoder
+
+        bundle = load_model(folder)
+        encoder = text_encoder or load_text_encoder(bundle.text_encoder, bundle.text_max_length)
+        return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
+                   bf16=bf16)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.cfg.sample_rate
+
+    # ------------------------------------------------------------------ the steps
+
+    def check_inputs(
+        self, text: str | None, seconds: float, steps: int, guidance: float,
+        strength: float = 1.0, prompt_embeds: TextEmbedding | None = None,
+    ) -> None:
+        """Raise ``ValueError`` with a message a user can act on for any bad argument."""
+        validate_request(
+            text, seconds, steps, guidance, max_seconds=self.max_seconds,
+            max_steps=self.scheduler.num_train_timesteps, strength=strength,
+            have_embeddings=prompt_embeds is not None,
+        )
+
+    def encode_prompt(self, text: str, negative_text: str | None = None) -> TextEmbedding:
+        """Embeddings of [negative (or empty) prompt, prompt], batched for guidance."""
+        return self.text_encoder.encode([negative_text or "", text])
+
+    def frames_for(self, samples: int) -> int:
+        """Frames to generate for ``samples`` samples, rounded up to what the U-Net needs."""
+        frames = math.ceil(samples / self.codec.cfg.hop_length)
+        multiple = self.unet.cfg.time_multiple
+        return max(multiple, math.ceil(frames / multiple) * multiple)
+
+    def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float):
+        """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``.
+
+        Guidance 0 is the unconditional model alone and guidance 1 the conditional alone; both
+        skip the other half of the batch.
+        """
+        uncond, cond = embeds.split()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            if guidance == 0 or guidance == 1:
+                e = uncond if guidance == 0 else cond
+                out = self.unet(x, torch.tensor([t]), e.tokens, e.pooled, e.attention_mask())
+                return out.float()
+            out = self.unet(x.expand(2, -1, -1, -1), torch.tensor([t, t]), embeds.tokens,
+                            embeds.pooled, embeds.attention_mask())
+        out_uncond, out_cond = out.float().chunk(2)
+        return out_uncond + guidance * (out_cond - out_uncond)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        text: str | None,
+        seconds: float = 4.0,
+        steps: int = 50,
+        guidance: float = 3.0,
+        seed: int = 0,
+        negative_text: str | None = None,
+        *,
+        prompt_embeds: TextEmbedding | None = None,
+        init_audio: np.ndarray | None = None,
+        strength: float = 1.0,
+        callback: Callable[[int, int], None] | None = None,
+    ) -> TextToMusicOutput:
+        """Generate a clip.
+
+        Parameters
+        ----------
+        text : str
+            What the music should be, e.g. "a slow piano melody in a low register".
+        seconds : float
+            Length of the clip (0 < seconds <= max_seconds).
+        steps : int
+            Sampler steps.
+        guidance : float
+            Classifier-free guidance scale (0: ignore the text; 1: no extrapolation).
+        seed : int
+            Seeds the starting noise; the same seed gives the same clip.
+        negative_text : str, optional
+            What to steer away from (replaces the empty prompt of guidance).
+        prompt_embeds : TextEmbedding, optional
+            Precomputed [negative, prompt] embeddings (see :meth:`interpolate`); then ``text``
+            is only a label.
+        init_audio : ndarray, optional
+            Start from this clip instead of pure noise (a variation).
+        strength : float
+            With ``init_audio``: how much noise to add, 1 = all (ignore the clip).
+        callback : callable, optional
+            Called as ``callback(step, total)`` after each step.
+
+        Returns
+        -------
+        TextToMusicOutput
+        """
+        # 1. check inputs
+        self.check_inputs(text, seconds, steps, guidance, strength, prompt_embeds)
+        started = time.perf_counter()
+        samples = round(seconds * self.sample_rate)
+        frames = self.frames_for(samples)
+
+        # 2. encode the prompt
+        embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
+            text, negative_text)
+        encoded = time.perf_counter()
+
+        # 3. prepare the starting noise (and the clip to vary)
+        generator = torch.Generator().manual_seed(int(seed))
+        shape = (1, 1, self.unet.cfg.n_mels, frames)
+        noise = torch.randn(shape, generator=generator)
+        self.scheduler.set_timesteps(steps)
+        timesteps = self.scheduler.timesteps
+        if init_audio is not None:
+            start = min(round(steps * (1.0 - strength)), steps - 1)
+            timesteps = timesteps[start:]
+            x = self.scheduler.add_noise(self.encode_audio(init_audio, frames), noise,
+                                         timesteps[:1])
+        else:
+            x = noise
+
+        # 4. denoising loop
+        for i, t in enumerate(timesteps.tolist()):
+            prediction = self._predict(x, t, embeds, guidance)
+            x = self.scheduler.step(prediction, t, x).prev_sample
+            if callback is not None:
+                callback(i + 1, len(timesteps))
+        denoised = time.perf_counter()
+
+        # 5. decode to audio
+        image = x[0, 0, :, : math.ceil(samples / self.codec.cfg.hop_length)]
+        audio = self.codec.decode(image, samples=samples)
+        done = time.perf_counter()
+
+        # 6. return
+        timings = {"encode": encoded - started, "denoise": denoised - encoded,
+                   "decode": done - denoised, "total": done - started}
+        logger.info("generated %.1fs of audio in %.2fs (%s)", seconds, timings["total"], timings)
+        return TextToMusicOutput(audio.numpy().astype(np.float32), image.clone(),
+                                 self.sample_rate, timings)
+
+    # ------------------------------------------------------------------ variants
+
+    def encode_audio(self, audio: np.ndarray, frames: int) -> torch.Tensor:
+        """A clip as a (1, 1, n_mels, frames) image, cut or padded (with silence) to fit."""
+        wave = torch.as_tensor(np.asarray(audio, dtype=np.float32)).reshape(-1)
+        image = self.codec.encode(wave)[..., :frames]
+        image = F.pad(image, (0, frames - image.shape[-1]), value=-1.0)
+        return image[None, None]
+
+    def variation(
+        self, audio: np.ndarray, text: str, strength: float = 0.5, **kwargs
+    ) -> TextToMusicOutput:
+        """A variation of ``audio`` (at the pipeline's sample rate) steered by ``text``.
+
+        ``strength`` near 0 keeps the clip, 1 ignores it. Other arguments as for ``__call__``;
+        the length defaults to the clip's.
+        """
+        kwargs.setdefault("seconds", len(audio) / self.sample_rate)
+        return self(text, init_audio=audio, strength=strength, **kwargs)
+
+    def interpolate(
+        self, text_a: str, text_b: str, weight: float = 0.5, **kwargs
+    ) -> TextToMusicOutput:
+        """Generate from a mix of two prompts' embeddings: ``weight`` 0 is ``text_a``, 1 is
+        ``text_b``. Other arguments as for ``__call__`` (the same seed keeps the noise fixed,
+        so a sweep of weights morphs one clip into the other)."""
+        if not 0 <= weight <= 1:
+            raise ValueError(f"weight must be in [0, 1], got {weight}")
+        for text in (text_a, text_b):
+            self.check_inputs(text, 1.0, 1, 0.0)
+        negative = kwargs.pop("negative_text", None)
+        a = self.encode_prompt(text_a, negative).split()
+        b = self.encode_prompt(text_b, negative).split()
+        embeds = TextEmbedding.cat([a[0], a[1].lerp(b[1], weight)])
+        return self(f"{text_a} ~ {text_b}", prompt_embeds=embeds, **kwargs)

@@ -1,0 +1,134 @@
+"""The training pool: log-mel images of clips plus the cached embeddings of their captions.
+
+The text encoder is frozen, so every caption is encoded once when the pool is built; training
+then only indexes tensors. Entry 0 of the caption table is the empty prompt (the "no text" of
+classifier-free guidance).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from audio_gen.codec import MelCodec
+from audio_gen.synth import caption, make_clip
+from audio_gen.text_encoder import TextEmbedding, TextEncoder
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class Pool:
+    """Images (N, 1, M, F) float16, caption ids (N, C) into the caption table of K entries."""
+
+    images: torch.Tensor
+    caption_ids: torch.Tensor
+    tokens: torch.Tensor  # (K, L, D) float16
+    mask: torch.Tensor  # (K, L) bool
+    pooled: torch.Tensor  # (K, D) float16
+    captions: list[str]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(
+        self, index: torch.Tensor, choice: torch.Tensor, drop: torch.Tensor
+    ) -> tuple[torch.Tensor, TextEmbedding]:
+        """Images and text for clips ``index``, caption ``choice`` each, empty where ``drop``."""
+        ids = self.caption_ids[index, choice % self.caption_ids.shape[1]]
+        ids = torch.where(drop, torch.zeros_like(ids), ids)
+        text = TextEmbedding(self.tokens[ids].float(), self.mask[ids], self.pooled[ids].float())
+        return self.images[index].float(), text
+
+    def state(self) -> dict:
+        return {"images": self.images, "caption_ids": self.caption_ids, "tokens": self.tokens,
+                "mask": self.mask, "pooled": self.pooled, "captions": self.captions}
+
+    @classmethod
+    def from_state(cls, state: dict) -> Pool:
+        return cls(**state)
+
+
+def encode_captions(
+    encoder: TextEncoder, captions: Sequence[str], batch_size: int = 128,
+    on_progress: Progress | None = None,
+) -> TextEmbedding:
+    """Embeddings of ``["", *captions]`` in batches (the empty prompt first)."""
+    texts = ["", *captions]
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        parts.append(encoder.encode(texts[start:start + batch_size]))
+        if on_progress is not None:
+            on_progress("encoding captions", min(start + batch_size, len(texts)), len(texts))
+    return TextEmbedding.cat(parts)
+
+
+def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
+              encoder: TextEncoder, on_progress: Progress | None) -> Pool:
+    table = list(dict.fromkeys(c for cs in captions_per_clip for c in cs))
+    position = {c: i + 1 for i, c in enumerate(table)}
+    width = max(len(cs) for cs in captions_per_clip)
+    ids = torch.tensor(
+        [[position[cs[j % len(cs)]] for j in range(width)] for cs in captions_per_clip]
+    )
+    embeds = encode_captions(encoder, table, on_progress=on_progress)
+    return Pool(
+        images=torch.stack(images).half(), caption_ids=ids, tokens=embeds.tokens.half(),
+        mask=embeds.mask, pooled=embeds.pooled.half(), captions=["", *table],
+    )
+
+
+def synth_pool(
+    size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
+    captions_per_clip: int = 2, on_progress: Progress | None = None,
+) -> Pool:
+    """A pool of procedurally synthesised clips (held-out combinations excluded).
+
+    Parameters
+    ----------
+    size : int
+        Number of clips.
+    frames : int
+        Spectrogram frames per clip (the audio is ``frames * hop_length`` samples long).
+    codec : MelCodec
+        Makes the images.
+    encoder : TextEncoder
+        Encodes the captions.
+    seed : int
+        Seeds the synthesiser.
+    captions_per_clip : int
+        Different wordings written for each clip; training picks one at random each time.
+    on_progress : callable, optional
+        ``on_progress(stage, done, total)``.
+    """
+    rng = np.random.default_rng(seed)
+    seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
+    images, captions = [], []
+    for i in range(size):
+        clip = make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
+        texts = [clip.caption] + [caption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
+        with torch.no_grad():
+            images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames])
+        captions.append(texts)
+        if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
+            on_progress("synthesising clips", i + 1, size)
+    return _assemble(images, captions, encoder, on_progress)
+
+
+def folder_pool(
+    clips: Sequence, frames: int, codec: MelCodec, encoder: TextEncoder,
+    on_progress: Progress | None = None,
+) -> Pool:
+    """A pool from :func:`audio_gen.folder_dataset.load_folder` clips."""
+    images = []
+    for clip in clips:
+        audio = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32))
+        image = codec.encode(audio)[None, :, :frames]
+        images.append(torch.nn.functional.pad(image, (0, frames - image.shape[-1]), value=-1.0))
+    return _assemble(images, [[clip.caption] for clip in clips], encoder, on_progress)

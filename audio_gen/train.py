@@ -1,0 +1,322 @@
+"""Training the denoiser: resumable, chunked, with EMA weights.
+
+A run folder holds ``config.json`` (the :class:`TrainConfig`), ``pool.pt`` (the training pool,
+built once), ``training_state.pt`` (weights, EMA weights, optimiser, step, random states;
+rewritten atomically every ``checkpoint_every`` steps and when a chunk ends), ``log.jsonl``
+(loss and speed) and ``model/`` (the EMA model, published atomically whenever state is saved).
+``train(..., max_minutes=9)`` stops cleanly after that much time, so a long recipe runs as
+short chunks that each resume where the last stopped, with the same result as one long run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from audio_gen.checkpoint import load_state, save_model, save_state
+from audio_gen.codec import CodecConfig, MelCodec
+from audio_gen.pool import Pool, folder_pool, synth_pool
+from audio_gen.schedulers import DDPMScheduler
+from audio_gen.text_encoder import TextEncoder
+from audio_gen.unet import UNet, UNetConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe (saved as ``config.json`` in the run folder).
+
+    Parameters
+    ----------
+    steps : int
+        Optimiser steps in all.
+    batch_size : int
+        Clips per step.
+    learning_rate, warmup_steps, min_lr_ratio : float, int, float
+        AdamW learning rate: linear warm-up, then cosine decay to ``min_lr_ratio`` of it.
+    weight_decay, grad_clip : float
+        AdamW weight decay; gradient norm clip.
+    ema_decay : float
+        Decay of the exponential moving average of the weights (the published model).
+    uncond_prob : float
+        Share of captions replaced by the empty prompt (teaches the unconditional model that
+        classifier-free guidance needs).
+    pool_size, captions_per_clip : int
+        Synthesised clips in the pool and wordings per clip.
+    seconds : float
+        Clip length (rounded up to whole U-Net frames).
+    seed : int
+        Seeds the pool, the initial weights and every random draw of training.
+    bf16 : bool
+        bfloat16 autocast for the forward pass (about 2x faster on CPUs with AMX or
+        AVX512-BF16; weights and optimiser stay float32).
+    checkpoint_every : int
+        Steps between saved states.
+    prediction_type : {"v_prediction", "epsilon"}
+        The training target.
+    text_encoder, text_max_length : str, int
+        Encoder spec (see :func:`audio_gen.text_encoder.load_text_encoder`) and token limit.
+    unet, codec : UNetConfig, CodecConfig
+        Model and spectrogram settings.
+    """
+
+    steps: int = 4000
+    batch_size: int = 32
+    learning_rate: float = 3e-4
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    uncond_prob: float = 0.1
+    pool_size: int = 6000
+    captions_per_clip: int = 2
+    seconds: float = 4.0
+    seed: int = 0
+    bf16: bool = True
+    checkpoint_every: int = 200
+    prediction_type: str = "v_prediction"
+    text_encoder: str = "default"
+    text_max_length: int = 32
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        if isinstance(values.get("unet"), dict):
+            values["unet"] = UNetConfig.from_dict(values["unet"])
+        if isinstance(values.get("codec"), dict):
+            values["codec"] = CodecConfig.from_dict(values["codec"])
+        cfg = cls(**values)
+        if cfg.steps < 1 or cfg.batch_size < 1:
+            raise ValueError("steps and batch_size must be >= 1")
+        if not 0 <= cfg.uncond_prob < 1:
+            raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
+        return cfg
+
+    @property
+    def frames(self) -> int:
+        """Frames per training clip: the clip length rounded up to whole U-Net frames."""
+        raw = math.ceil(self.seconds * self.codec.sample_rate / self.codec.hop_length)
+        multiple = self.unet.time_multiple
+        return math.ceil(raw / multiple) * multiple
+
+
+@dataclass
+class StepStats:
+    step: int
+    total: int
+    loss: float
+    steps_per_s: float
+    elapsed: float
+
+
+@dataclass
+class TrainResult:
+    step: int
+    finished: bool
+    loss: float | None
+    train_seconds: float
+    model: Path
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay to ``min_lr_ratio * learning_rate``."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    return cfg.learning_rate * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """Start a run folder, or check that a resumed one was started with the same recipe."""
+    path = run_dir / "config.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        mine = json.loads(json.dumps(cfg.to_dict()))
+        changed = sorted(k for k in mine if saved.get(k) != mine[k])
+        if changed:
+            raise ValueError(
+                f"{run_dir} was started with different settings ({', '.join(changed)}); use a "
+                "new --run folder or the same settings"
+            )
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+
+
+def _load_pool(
+    run_dir: Path, cfg: TrainConfig, codec: MelCodec, encoder: TextEncoder,
+    data_folder: Path | None, on_progress,
+) -> Pool:
+    path = run_dir / "pool.pt"
+    if path.is_file():
+        return Pool.from_state(torch.load(path, map_location="cpu", weights_only=True))
+    if data_folder is not None:
+        from audio_gen.folder_dataset import load_folder
+
+        clips = load_folder(data_folder, cfg.frames * cfg.codec.hop_length
+                            / cfg.codec.sample_rate, cfg.codec.sample_rate)
+        pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress)
+    else:
+        pool = synth_pool(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
+                          cfg.captions_per_clip, on_progress)
+    save_state(path, pool.state())
+    return pool
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    encoder: TextEncoder,
+    *,
+    data_folder: str | Path | None = None,
+    max_minutes: float | None = None,
+    stop_at: int | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+    on_step: Callable[[StepStats], None] | None = None,
+) -> TrainResult:
+    """Train (or resume training) the denoiser in ``run_dir``.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The recipe; a resumed run must use the same one.
+    run_dir : str or Path
+        The run folder (created if new).
+    encoder : TextEncoder
+        Frozen text encoder matching ``cfg.text_encoder`` (width ``cfg.unet.text_dim``).
+    data_folder : str or Path, optional
+        Train on a captioned audio folder instead of the synthesiser.
+    max_minutes : float, optional
+        Stop after this long (state saved) so that the next call resumes.
+    stop_at : int, optional
+        Stop after this step (state saved), e.g. to run a recipe in chunks of steps.
+    on_progress : callable, optional
+        ``on_progress(stage, done, total)`` while the pool is built.
+    on_step : callable, optional
+        Called with :class:`StepStats` after every step.
+
+    Returns
+    -------
+    TrainResult
+    """
+    if encoder.dim != cfg.unet.text_dim:
+        raise ValueError(f"text encoder width {encoder.dim} != unet.text_dim {cfg.unet.text_dim}")
+    run_dir = Path(run_dir)
+    _check_run_config(run_dir, cfg)
+    started = time.perf_counter()
+    codec = MelCodec(cfg.codec)
+    pool = _load_pool(run_dir, cfg, codec, encoder,
+                      Path(data_folder) if data_folder else None, on_progress)
+    scheduler = DDPMScheduler(prediction_type=cfg.prediction_type)
+
+    torch.manual_seed(cfg.seed)
+    unet = UNet(cfg.unet)
+    ema = copy.deepcopy(unet).requires_grad_(False)
+    optimiser = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate,
+                                  weight_decay=cfg.weight_decay)
+    rng = np.random.default_rng(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    step, elapsed, last_loss = 0, 0.0, None
+    state = load_state(run_dir / "training_state.pt")
+    if state is not None:
+        unet.load_state_dict(state["unet"])
+        ema.load_state_dict(state["ema"])
+        optimiser.load_state_dict(state["optimiser"])
+        rng.bit_generator.state = state["numpy_rng"]
+        generator.set_state(state["torch_rng"])
+        step, elapsed, last_loss = state["step"], state["elapsed"], state.get("loss")
+        logger.info("resumed %s at step %d", run_dir, step)
+
+    def checkpoint() -> None:
+        save_state(run_dir / "training_state.pt", {
+            "unet": unet.state_dict(), "ema": ema.state_dict(),
+            "optimiser": optimiser.state_dict(), "numpy_rng": rng.bit_generator.state,
+            "torch_rng": generator.get_state(), "step": step,
+            "elapsed": elapsed + time.perf_counter() - chunk_start, "loss": last_loss,
+        })
+        save_model(run_dir / "model", ema, cfg.codec, scheduler, cfg.text_encoder,
+                   cfg.text_max_length, meta={
+                       "step": step, "steps": cfg.steps, "loss": last_loss,
+                       "train_seconds": round(elapsed + time.perf_counter() - chunk_start, 1),
+                       "data": str(data_folder) if data_folder else "synth",
+                       "pool_size": len(pool), "seed": cfg.seed,
+                   })
+
+    chunk_start = time.perf_counter()
+    deadline = started + 60 * max_minutes if max_minutes else math.inf
+    log = open(run_dir / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    unet.train()
+    losses: list[float] = []
+    tick = time.perf_counter()
+    try:
+        last_step = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
+        while step < last_step and time.perf_counter() < deadline:
+            loss = _train_step(cfg, unet, optimiser, scheduler, pool, rng, generator, step)
+            step += 1
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                    e.lerp_(p, 1 - decay)
+            losses.append(loss)
+            now = time.perf_counter()
+            rate = 1.0 / max(now - tick, 1e-9)
+            tick = now
+            if on_step is not None:
+                on_step(StepStats(step, cfg.steps, loss, rate, elapsed + now - chunk_start))
+            if step % 25 == 0 or step == cfg.steps:
+                last_loss = float(np.mean(losses[-25:]))
+                log.write(json.dumps({"step": step, "loss": round(last_loss, 5),
+                                      "elapsed": round(elapsed + now - chunk_start, 1)}) + "\n")
+                log.flush()
+            if step % cfg.checkpoint_every == 0:
+                checkpoint()
+        if losses:
+            last_loss = float(np.mean(losses[-25:]))
+        checkpoint()
+    finally:
+        log.close()
+    total = elapsed + time.perf_counter() - chunk_start
+    return TrainResult(step, step >= cfg.steps, last_loss, total, run_dir / "model")
+
+
+def _train_step(cfg, unet, optimiser, scheduler, pool, rng, generator, step) -> float:
+    index = torch.from_numpy(rng.integers(len(pool), size=cfg.batch_size))
+    choice = torch.from_numpy(rng.integers(cfg.captions_per_clip, size=cfg.batch_size))
+    drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.uncond_prob)
+    x0, text = pool.batch(index, choice, drop)  # (B, 1, M, F), ...
+    noise = torch.randn(x0.shape, generator=generator)
+    t = torch.randint(0, scheduler.num_train_timesteps, (cfg.batch_size,), generator=generator)
+    noisy = scheduler.add_noise(x0, noise, t)
+    target = scheduler.training_target(x0, noise, t)
+    for group in optimiser.param_groups:
+        group["lr"] = learning_rate(cfg, step)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        prediction = unet(noisy, t, text.tokens, text.pooled, text.mask)
+    loss = torch.nn.functional.mse_loss(prediction.float(), target)
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
+    optimiser.step()
+    return float(loss.detach())

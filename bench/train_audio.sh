@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The full text-to-music training recipe (audio_gen.train.TrainConfig defaults: 4000 steps of
+# batch 32 on a pool of 6000 synthesised clips), run as resumable chunks of at most
+# CHUNK_MINUTES each, so it can share a machine and survive interruptions: run this script again
+# and it carries on from the last saved state. When the last chunk finishes, the EMA model is
+# published as the shipped checkpoint and evaluated.
+#
+#   bash bench/train_audio.sh                     # from the repository root
+#   RUN=runs/audio THREADS=2 CHUNK_MINUTES=9 bash bench/train_audio.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${RUN:-runs/audio}
+THREADS=${THREADS:-1}
+CHUNK_MINUTES=${CHUNK_MINUTES:-9}
+PUBLISH=${PUBLISH:-audio_gen/checkpoints/default}
+SONGSPACE=${SONGSPACE:-.venv/bin/songspace}
+
+while true; do
+  result=$("$SONGSPACE" audio train --run "$RUN" --max-minutes "$CHUNK_MINUTES" \
+    --threads "$THREADS" --publish "$PUBLISH" --json)
+  echo "$result"
+  if grep -q '"finished": true' <<<"$result"; then
+    break
+  fi
+done
+
+"$SONGSPACE" audio evaluate --model "$PUBLISH" --out bench/results/audio_eval --threads "$THREADS"
+.venv/bin/python bench/generate_speed.py --model "$PUBLISH"

@@ -1,0 +1,119 @@
+"""The text-to-music commands driven as a user drives them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import wave
+
+import pytest
+from typer.testing import CliRunner
+
+from audio_gen.folder_dataset import load_folder
+from pipelines.cli import app
+
+from .conftest import TEXT_DIM
+
+runner = CliRunner()
+
+
+def run(*args, code: int = 0):
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+def wav_header(path) -> tuple[int, int, int, int]:
+    with wave.open(str(path)) as handle:
+        return (handle.getnchannels(), handle.getsampwidth(), handle.getframerate(),
+                handle.getnframes())
+
+
+def test_generate_writes_a_wav_of_the_requested_length(tiny_model_dir, tmp_path):
+    out = tmp_path / "x.wav"
+    result = run("generate", "a slow piano melody", "--out", out, "--seconds", "1",
+                 "--steps", "3", "--model", tiny_model_dir, "--json")
+    assert wav_header(out) == (1, 2, 16_000, 16_000)
+    assert "generated 1.00s of audio in" in result.stderr
+    assert "real-time factor" in result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["seconds"] == 1.0 and facts["timings"]["total"] > 0
+    run("generate", "fast drums", "--out", tmp_path / "y.wav", "--seconds", "0.75", "--steps",
+        "2", "--model", tiny_model_dir, "--sampler", "dpm++", "--seed", "3")
+    assert wav_header(tmp_path / "y.wav")[3] == 12_000
+
+
+def test_generate_variation_and_mix(tiny_model_dir, tmp_path):
+    source = tmp_path / "source.wav"
+    run("generate", "slow piano", "--out", source, "--seconds", "0.5", "--steps", "2",
+        "--model", tiny_model_dir)
+    run("generate", "fast piano", "--out", tmp_path / "var.wav", "--variation-of", source,
+        "--strength", "0.5", "--steps", "4", "--seconds", "0.5", "--model", tiny_model_dir)
+    assert wav_header(tmp_path / "var.wav")[3] == 8000
+    run("generate", "slow piano", "--mix-with", "fast drums", "--mix", "0.3", "--out",
+        tmp_path / "mix.wav", "--seconds", "0.5", "--steps", "2", "--model", tiny_model_dir)
+    assert wav_header(tmp_path / "mix.wav")[3] == 8000
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["", "--out", "x.wav"], "text prompt is empty"),
+    (["piano", "--out", "x.wav", "--seconds", "0"], "seconds must be > 0"),
+    (["piano", "--out", "x.wav", "--seconds", "-2"], "seconds must be > 0"),
+    (["piano", "--out", "x.wav", "--seconds", "45"], "seconds must be at most 30"),
+    (["piano", "--out", "x.wav", "--steps", "0"], "steps must be an integer from 1 to 1000"),
+    (["piano", "--out", "x.wav", "--steps", "5000"], "steps must be an integer from 1 to 1000"),
+    (["piano", "--out", "x.wav", "--guidance", "-1"], "guidance must be in"),
+    (["piano", "--out", "x.mp3"], "--out must name a .wav file"),
+    (["piano", "--out", "x.wav", "--model", "nowhere"], "no model_index.json"),
+])
+def test_generate_bad_input_gives_a_clear_error(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("generate", *args, code=2)
+    assert message in " ".join(result.stderr.split())
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_synth_then_train_on_the_folder_then_generate(tmp_path):
+    data = tmp_path / "data"
+    run("audio", "synth", "--out", data, "--count", "3", "--seconds", "1", "--seed", "4")
+    assert sorted(p.name for p in data.glob("*.wav")) == [f"clip_00{i}.wav" for i in range(3)]
+    clips = load_folder(data, seconds=0.5, sample_rate=16_000)
+    assert len(clips) == 6 and all(len(c.audio) == 8000 for c in clips)
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f'steps = 3\nbatch_size = 2\nseconds = 0.5\ntext_encoder = "hashing-{TEXT_DIM}"\n'
+        "bf16 = false\ncheckpoint_every = 2\n"
+        f'[unet]\nn_mels = 32\npatch = [4, 4]\nchannels = [16, 32]\nattention = [false, true]\n'
+        f"heads = 2\ngroups = 8\ntext_dim = {TEXT_DIM}\nemb_dim = 32\n"
+        "[codec]\nn_mels = 32\ngriffin_lim_iters = 4\n"
+    )
+    result = run("audio", "train", "--run", tmp_path / "run", "--config", config, "--data", data,
+                 "--publish", tmp_path / "published", "--json")
+    facts = json.loads(result.stdout)
+    assert facts["finished"] and facts["step"] == 3
+    assert "step 3/3 finished" in result.stderr
+    run("generate", "a loud bass line", "--out", tmp_path / "b.wav", "--seconds", "0.5",
+        "--steps", "2", "--model", tmp_path / "published")
+    assert wav_header(tmp_path / "b.wav")[3] == 8000
+
+
+def test_train_rejects_a_bad_config(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("stepz = 3\n")
+    result = run("audio", "train", "--run", tmp_path / "run", "--config", config, code=2)
+    assert "unknown training settings: stepz" in result.stderr
+
+
+def test_folder_dataset_errors_name_the_row(tmp_path):
+    (tmp_path / "captions.csv").write_text("file,caption\nmissing.wav,a tune\n")
+    with pytest.raises(ValueError, match=r"row 2: file 'missing\.wav' not found"):
+        load_folder(tmp_path, 1.0, 16_000)
+
+
+def test_help_never_imports_torch():
+    code = ("import sys; import pipelines.cli; "
+            "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    for command in (["generate"], ["audio", "train"], ["audio", "evaluate"], ["audio", "synth"]):
+        assert "Usage" in run(*command, "--help").stdout

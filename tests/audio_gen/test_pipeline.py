@@ -1,0 +1,137 @@
+"""The pipeline end to end on a tiny random model: shapes, determinism, guidance, variations,
+interpolation and input checking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audio_gen.pipeline import validate_request
+from audio_gen.text_encoder import HashingTextEncoder, TextEmbedding
+from audio_gen.unet import UNet, UNetConfig
+
+
+def test_generates_audio_of_the_requested_length(tiny_pipeline):
+    out = tiny_pipeline("a slow piano melody", seconds=1.3, steps=3, seed=0)
+    assert out.audio.dtype == np.float32 and out.audio.shape == (20_800,)
+    assert out.sample_rate == 16_000 and out.seconds == pytest.approx(1.3)
+    assert out.spectrogram.shape == (32, 82)  # ceil(20800 / 256) frames of 32 mel bins
+    assert np.abs(out.audio).max() <= 1.0 and np.abs(out.audio).max() > 0
+    assert set(out.timings) == {"encode", "denoise", "decode", "total"}
+
+
+def test_same_seed_same_clip_other_seed_other_clip(tiny_pipeline):
+    a = tiny_pipeline("fast drums", seconds=0.5, steps=2, seed=7)
+    b = tiny_pipeline("fast drums", seconds=0.5, steps=2, seed=7)
+    c = tiny_pipeline("fast drums", seconds=0.5, steps=2, seed=8)
+    assert np.array_equal(a.audio, b.audio)
+    assert not np.array_equal(a.audio, c.audio)
+
+
+def test_text_and_guidance_change_the_output(tiny_pipeline):
+    kw = {"seconds": 0.5, "steps": 2, "seed": 1}
+    piano = tiny_pipeline("slow piano", guidance=3.0, **kw).spectrogram
+    drums = tiny_pipeline("fast drums", guidance=3.0, **kw).spectrogram
+    assert not torch.equal(piano, drums)
+    # Guidance 0 is the unconditional model: the text no longer matters.
+    assert torch.equal(tiny_pipeline("slow piano", guidance=0.0, **kw).spectrogram,
+                       tiny_pipeline("fast drums", guidance=0.0, **kw).spectrogram)
+    negative = tiny_pipeline("slow piano", guidance=3.0, negative_text="drums", **kw)
+    assert not torch.equal(negative.spectrogram, piano)
+
+
+def test_variation_stays_closer_to_the_clip_at_low_strength(tiny_pipeline):
+    source = tiny_pipeline("slow piano", seconds=0.5, steps=4, seed=3)
+    image = tiny_pipeline.encode_audio(source.audio, source.spectrogram.shape[-1] + 0)[0, 0]
+    near = tiny_pipeline.variation(source.audio, "slow piano", strength=0.25, steps=4, seed=5)
+    far = tiny_pipeline.variation(source.audio, "slow piano", strength=1.0, steps=4, seed=5)
+    assert near.audio.shape == source.audio.shape
+    distance = [(o.spectrogram - image[:, : o.spectrogram.shape[-1]]).abs().mean().item()
+                for o in (near, far)]
+    assert distance[0] < distance[1]
+
+
+def test_interpolation_ends_are_the_prompts(tiny_pipeline):
+    kw = {"seconds": 0.5, "steps": 2, "seed": 2}
+    a = tiny_pipeline("slow piano", **kw).spectrogram
+    b = tiny_pipeline("fast bright drums", **kw).spectrogram
+    assert torch.allclose(tiny_pipeline.interpolate("slow piano", "fast bright drums", 0.0,
+                                                    **kw).spectrogram, a, atol=1e-5)
+    assert torch.allclose(tiny_pipeline.interpolate("slow piano", "fast bright drums", 1.0,
+                                                    **kw).spectrogram, b, atol=1e-5)
+    middle = tiny_pipeline.interpolate("slow piano", "fast bright drums", 0.5, **kw).spectrogram
+    assert not torch.allclose(middle, a) and not torch.allclose(middle, b)
+
+
+def test_embedding_mix_weights_the_two_prompts():
+    enc = HashingTextEncoder(8)
+    a, b = enc.encode(["one"]), enc.encode(["one two three"])
+    mixed = a.lerp(b, 0.25)
+    assert mixed.tokens.shape == (1, 6, 8) and mixed.mask.all()
+    assert torch.allclose(mixed.pooled, 0.75 * a.pooled + 0.25 * b.pooled)
+    assert torch.allclose(mixed.attention_mask().exp(),
+                          torch.tensor([[0.75, 0.75, 0.25, 0.25, 0.25, 0.25]]))
+    assert torch.isinf(a.lerp(b, 0.0).attention_mask()[0, 2:]).all()  # b's tokens switched off
+    both = TextEmbedding.cat([a, b])
+    assert both.mask.tolist() == [[True, True, False, False], [True] * 4]
+
+
+def test_encoder_cache_returns_the_same_embedding():
+    enc = HashingTextEncoder(8, cache_size=2)
+    first = enc.encode(["a b", "c"])
+    assert torch.equal(enc.encode(["c", "a b"]).pooled, first.pooled.flip(0))
+    enc.encode(["x", "y", "z"])  # evicts the old prompts; they are recomputed identically
+    assert torch.equal(enc.encode(["a b"]).tokens, first.tokens[:1, :3])
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"text": "  "}, "text prompt is empty"),
+    ({"seconds": 0}, "seconds must be > 0"),
+    ({"seconds": -1.0}, "seconds must be > 0"),
+    ({"seconds": 31.0}, "at most 30"),
+    ({"seconds": float("nan")}, "seconds must be > 0"),
+    ({"steps": 0}, "steps must be an integer from 1 to 1000"),
+    ({"steps": 1001}, "steps must be an integer from 1 to 1000"),
+    ({"steps": 2.5}, "steps must be an integer"),
+    ({"guidance": -1.0}, "guidance must be in"),
+])
+def test_bad_input_gives_a_clear_error(tiny_pipeline, kwargs, message):
+    args = {"text": "a slow piano melody", "seconds": 1.0, "steps": 2, "guidance": 3.0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        validate_request(**args)
+    with pytest.raises(ValueError, match=message):
+        tiny_pipeline(**args)
+
+
+def test_mismatched_parts_are_refused(tiny_unet):
+    from audio_gen.codec import CodecConfig, MelCodec
+    from audio_gen.pipeline import TextToMusic
+    from audio_gen.schedulers import DDIMScheduler
+
+    with pytest.raises(ValueError, match="gives 8-d vectors"):
+        TextToMusic(tiny_unet, DDIMScheduler(), MelCodec(CodecConfig(n_mels=32)),
+                    HashingTextEncoder(8))
+    with pytest.raises(ValueError, match="mel bins"):
+        TextToMusic(tiny_unet, DDIMScheduler(), MelCodec(CodecConfig(n_mels=64)),
+                    HashingTextEncoder(16))
+
+
+def test_unet_shapes_and_config_checks():
+    cfg = UNetConfig(n_mels=32, patch=[4, 2], channels=[16, 32], attention=[False, True],
+                     heads=2, groups=8, text_dim=8, emb_dim=16)
+    assert UNetConfig.from_dict(cfg.to_dict()) == cfg
+    unet = UNet(cfg)
+    x = torch.randn(3, 1, 32, 12)
+    out = unet(x, torch.tensor([0, 500, 999]), torch.randn(3, 5, 8), torch.randn(3, 8),
+               torch.ones(3, 5, dtype=torch.bool))
+    assert out.shape == x.shape
+    assert torch.equal(out, torch.zeros_like(out))  # zero-initialised output layer
+    with pytest.raises(ValueError, match="multiple of 4"):
+        unet(torch.randn(1, 1, 32, 10), torch.tensor([1]), torch.randn(1, 5, 8), torch.randn(1, 8))
+    with pytest.raises(ValueError, match="divisible"):
+        UNetConfig(n_mels=36, patch=[4, 4], channels=[16, 32], attention=[False, True])
+    with pytest.raises(ValueError, match="one per level"):
+        UNetConfig(channels=[16, 32], attention=[True])
+    with pytest.raises(ValueError, match="unknown UNetConfig"):
+        UNetConfig.from_dict({"depth": 3})

@@ -1,0 +1,86 @@
+"""Training: the loss falls, chunks resume to exactly the uninterrupted result, and model
+folders round-trip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from audio_gen.checkpoint import CheckpointError, load_model
+from audio_gen.text_encoder import HashingTextEncoder
+from audio_gen.train import TrainConfig, learning_rate, train
+
+from .conftest import TEXT_DIM, tiny_codec_config, tiny_unet_config
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    values = {"steps": 6, "batch_size": 4, "pool_size": 12, "seconds": 0.5,
+              "checkpoint_every": 3, "warmup_steps": 2, "text_encoder": f"hashing-{TEXT_DIM}",
+              "text_max_length": 16, "unet": tiny_unet_config(), "codec": tiny_codec_config(),
+              "bf16": False, **overrides}
+    return TrainConfig(**values)
+
+
+def test_chunks_resume_to_the_same_weights_as_one_run(tmp_path):
+    cfg = tiny_config()
+    encoder = HashingTextEncoder(TEXT_DIM)
+    whole = train(cfg, tmp_path / "whole", encoder)
+    assert whole.finished and whole.step == 6
+    first = train(cfg, tmp_path / "chunked", encoder, stop_at=4)
+    assert not first.finished and first.step == 4
+    second = train(cfg, tmp_path / "chunked", encoder)
+    assert second.finished and second.step == 6
+    a = torch.load(tmp_path / "whole" / "training_state.pt", weights_only=True)
+    b = torch.load(tmp_path / "chunked" / "training_state.pt", weights_only=True)
+    for key in a["ema"]:
+        assert torch.equal(a["ema"][key], b["ema"][key]), key
+    log = [json.loads(line) for line in (tmp_path / "chunked" / "log.jsonl").read_text()
+           .splitlines()]
+    assert log[-1]["step"] == 6
+
+
+def test_loss_falls_on_a_tiny_pool(tmp_path):
+    cfg = tiny_config(steps=60, learning_rate=2e-3, checkpoint_every=60, pool_size=8)
+    seen = []
+    train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM), on_step=seen.append)
+    first = sum(s.loss for s in seen[:10]) / 10
+    last = sum(s.loss for s in seen[-10:]) / 10
+    assert last < 0.85 * first  # measured: 0.70 -> 0.57
+    assert seen[-1].step == 60 and seen[-1].steps_per_s > 0
+
+
+def test_published_model_round_trips(tmp_path):
+    cfg = tiny_config(steps=2)
+    result = train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+    bundle = load_model(result.model)
+    assert bundle.text_encoder == f"hashing-{TEXT_DIM}" and bundle.meta["step"] == 2
+    assert bundle.unet.cfg == cfg.unet and bundle.codec == cfg.codec
+    state = torch.load(tmp_path / "run" / "training_state.pt", weights_only=True)
+    for key, value in bundle.unet.state_dict().items():  # float16 on disk, close to the EMA
+        assert torch.allclose(value, state["ema"][key], atol=1e-3), key
+    weights = result.model / "unet.pt"
+    weights.write_bytes(weights.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_model(result.model)
+    with pytest.raises(CheckpointError, match="not a songspace audio model"):
+        load_model(tmp_path)
+
+
+def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
+    train(tiny_config(steps=1), tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+    with pytest.raises(ValueError, match=r"different settings \(batch_size\)"):
+        train(tiny_config(steps=1, batch_size=2), tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+
+
+def test_config_checks_and_learning_rate_schedule():
+    with pytest.raises(ValueError, match="unknown training settings: lr"):
+        TrainConfig.from_dict({"lr": 1.0})
+    cfg = TrainConfig.from_dict({"steps": 100, "warmup_steps": 10, "learning_rate": 1.0,
+                                 "min_lr_ratio": 0.1, "unet": {"channels": [64, 128, 192]}})
+    assert learning_rate(cfg, 0) == pytest.approx(0.1)
+    assert learning_rate(cfg, 9) == pytest.approx(1.0)
+    assert learning_rate(cfg, 55) == pytest.approx(0.55)  # half-way down the cosine
+    assert learning_rate(cfg, 100) == pytest.approx(0.1)
+    assert cfg.frames == 256  # 4 s at hop 256 = 250 frames, rounded up to a multiple of 16
