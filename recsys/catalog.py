@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -42,8 +43,9 @@ class Catalog:
     def __len__(self) -> int:
         return self.songs.height
 
-    @property
+    @cached_property
     def song_ids(self) -> list[str]:
+        # Cached: id lookups sit on every query's path and the frame is never changed in place.
         return self.songs["song_id"].to_list()
 
     def index_of(self, song_id: str) -> int | None:

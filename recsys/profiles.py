@@ -370,6 +370,8 @@ def fit_interests(pairs: Pairs, weight: np.ndarray, unit_vectors: np.ndarray,
     if config.interests < 2 or not len(pairs) or n_regions < 2:
         return Interests.empty(dim)
     liked = np.flatnonzero((weight > 0) & (clusters[pairs.item] >= 0))
+    if not len(liked):  # a batch of only skips and dislikes: no interest to find
+        return Interests.empty(dim)
     user, item, w = pairs.user[liked], pairs.item[liked], weight[liked]
     region = clusters[item]
 

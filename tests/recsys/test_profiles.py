@@ -397,3 +397,14 @@ def test_pairs_take_and_concat_keep_columns_aligned():
     both = Pairs.concat([p.take(np.array([1])), p.take(np.array([0]))])
     assert both.item.tolist() == [6, 5] and both.evidence.tolist() == [2.0, 1.0]
     assert len(Pairs.empty()) == 0
+
+
+def test_a_batch_of_only_skips_updates_without_an_interest_fit():
+    config = dataclasses.replace(PLAIN, interests=3)  # interests on: the fit must cope
+    state, unit = build(config, *events(full_play(0, 0), full_play(1, 1)))
+    skip = events((2, 3, 10.0, SKIP, 5_000.0))
+    updated, changed = update_profiles(state, pl.Series(["u0", "u1", "u2"]), *skip[:3],
+                                       event_signals(skip[3], skip[4], np.full(1, 240_000.0),
+                                                     config), unit)
+    assert changed.tolist() == [2] and not updated.has_profile[2]
+    np.testing.assert_array_equal(updated.weighted_sum[:2], state.weighted_sum)
