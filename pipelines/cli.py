@@ -273,8 +273,10 @@ def demo(
 
 
 # Importing these modules registers their commands on ``app``.
+import pipelines.cli_pipeline  # noqa: E402
 import pipelines.cli_profiles  # noqa: E402
-import pipelines.cli_search  # noqa: E402, F401
+import pipelines.cli_search  # noqa: E402
+import pipelines.cli_serve  # noqa: E402, F401
 from audio_gen.cli import register as register_audio  # noqa: E402
 
 register_audio(app)

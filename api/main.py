@@ -1,0 +1,64 @@
+"""The FastAPI application: `create_app()` wires settings, the lifespan that loads the
+artifacts, the error handlers, the middleware, one router per resource and the web page.
+
+    uvicorn --factory api.main:create_app     # settings from SONGSPACE_* / .env
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.errors import install_error_handlers
+from api.lifespan import lifespan
+from api.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
+from api.routes import generate, playlists, songs, system, tags, users
+from api.schemas import ErrorBody
+from api.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app; nothing heavy happens until its lifespan starts.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Read from ``SONGSPACE_*`` environment variables and ``.env`` when not given.
+    """
+    settings = settings or Settings()  # type: ignore[call-arg]
+    app = FastAPI(
+        title="songspace",
+        version="0.1.0",
+        summary="Similar songs, song arithmetic, playlist continuation, tag mixes and taste "
+                "profiles over song2vec vectors.",
+        lifespan=lifespan,
+        # Every error body is an ErrorBody: documented once for all routes (this also
+        # replaces FastAPI's default 422 schema, which our handler does not answer).
+        responses={400: {"model": ErrorBody, "description": "A body that cannot be parsed "
+                         "(`bad_request`)."},
+                   413: {"model": ErrorBody, "description": "Body over the size limit "
+                         "(`body_too_large`)."},
+                   422: {"model": ErrorBody, "description": "Invalid parameter "
+                         "(`invalid_parameter`, naming the field in `field`)."},
+                   500: {"model": ErrorBody, "description": "Unexpected error."}},
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    install_error_handlers(app)
+    for module in (system, songs, playlists, tags, users, generate):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    return app

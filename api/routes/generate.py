@@ -1,0 +1,46 @@
+"""Text-to-music: a clip for a description."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.errors import ApiError, ask
+from api.generation import GeneratorBusy
+from api.schemas import ErrorBody
+
+router = APIRouter(tags=["generation"])
+
+
+class GenerateRequest(BaseModel):
+    model_config = {"json_schema_extra": {"examples": [
+        {"text": "a slow piano melody in a low register", "seconds": 4.0, "seed": 0,
+         "steps": 30, "guidance": 3.0}]}}
+    text: str = Field(min_length=1, max_length=500, description="What the music should be.")
+    seconds: float = Field(default=4.0, gt=0, le=30)
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    steps: int = Field(default=30, ge=1, le=1000)
+    guidance: float = Field(default=3.0, ge=0, le=20)
+
+
+@router.post("/generate", response_class=Response, responses={
+    200: {"content": {"audio/wav": {}}, "description": "A mono 16-bit WAV clip."},
+    429: {"model": ErrorBody, "description": "Every generation slot is busy (`busy`); see "
+          "Retry-After."},
+    503: {"model": ErrorBody, "description": "No text-to-music model is loaded "
+          "(`generation_unavailable`)."}})
+def generate(body: GenerateRequest, request: Request) -> Response:
+    """Generate a clip from a description (seeded: the same request gives the same clip)."""
+    generator = request.app.state.generator
+    if generator is None:
+        raise ApiError(503, "generation_unavailable", request.app.state.generator_status)
+    try:
+        clip = ask(lambda: generator.generate(body.text, body.seconds, body.steps,
+                                              body.guidance, body.seed), "invalid_parameter")
+    except GeneratorBusy as error:
+        retry = str(max(1, round(generator.last_took)))
+        raise ApiError(429, "busy", f"{error}; try again in {retry}s",
+                       headers={"Retry-After": retry}) from None
+    return Response(clip.wav, media_type="audio/wav", headers={
+        "X-Clip-Seconds": f"{clip.seconds:.3f}", "X-Generation-Seconds": f"{clip.took:.3f}"})

@@ -1,0 +1,87 @@
+"""Users: listening events in, taste profiles, recommendations and similar users out."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from api.deps import KDep, ResourcesDep, SettingsDep, TasteDep, WriteAccess
+from api.errors import ApiError, ask
+from api.routes.songs import UNKNOWN_SONG
+from api.schemas import (
+    ErrorBody,
+    EventsAccepted,
+    EventsRequest,
+    Profile,
+    RecommendationsResponse,
+    SimilarUsersResponse,
+)
+
+router = APIRouter(prefix="/users", tags=["users"])
+UserId = Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])]
+UNKNOWN_USER = {404: {"model": ErrorBody, "description": "Unknown user (`user_not_found`)."},
+                503: {"model": ErrorBody, "description": "The server has no profiles "
+                      "(`profiles_unavailable`)."}}
+NO_PROFILE = {422: {"model": ErrorBody, "description": "Invalid parameter, or the user has "
+                    "no positive listening yet (`no_profile`)."}}
+
+
+def _millis(ts: dt.datetime | None) -> int:
+    return round((ts or dt.datetime.now(dt.UTC)).timestamp() * 1000)  # ts is UTC-aware
+
+
+@router.post("/{user_id}/events", status_code=202, response_model=EventsAccepted,
+             dependencies=[WriteAccess],
+             responses={**UNKNOWN_SONG, 503: UNKNOWN_USER[503],
+                        401: {"model": ErrorBody, "description": "Missing or wrong API key."},
+                        413: {"model": ErrorBody, "description": "Body too large."}})
+def post_events(user_id: UserId, body: EventsRequest, resources: ResourcesDep,
+                taste: TasteDep, settings: SettingsDep, request: Request) -> dict:
+    """Append listening events. They are in the durable log when this answers, and the
+    user's profile already includes them."""
+    if len(body.events) > settings.max_events:
+        raise ApiError(422, "invalid_parameter", f"events: at most {settings.max_events} "
+                       "events per request", field="events")
+    songs = resources.songs
+    rows = [(user_id, songs.catalog.song_ids[songs.resolve(e.song).index], _millis(e.ts),
+             e.ms_played, e.event, e.duration_ms) for e in body.events]
+    seq = ask(lambda: taste.record(rows), "events_rejected")
+    request.app.state.metrics.events.inc(len(rows))
+    return {"user_id": user_id, "accepted": len(rows), "seq": seq}
+
+
+@router.get("/{user_id}/profile", response_model=Profile, responses=UNKNOWN_USER)
+def profile(user_id: UserId, resources: ResourcesDep, taste: TasteDep,
+            top: Annotated[int, Query(ge=1, le=50, description="How many tag axes.")] = 8
+            ) -> dict:
+    """The user's taste: counts, the last event and the top tag axes."""
+    return taste.summary(user_id, resources.songs.tags, top)
+
+
+@router.get("/{user_id}/recommendations", response_model=RecommendationsResponse,
+            responses={**UNKNOWN_USER, **NO_PROFILE})
+def recommendations(
+    user_id: UserId,
+    taste: TasteDep,
+    k: KDep,
+    diversity: Annotated[float, Query(ge=0.0, le=1.0, description="0 ranks by score; up to 1 "
+                                      "trades score for variety (MMR).")] = 0.0,
+    interests: Annotated[bool, Query(description="Blend the user's several interests.")]
+    = False,
+    include_played: Annotated[bool, Query(description="Also songs already played.")] = False,
+) -> dict:
+    """Songs for a user, each with the played song that explains it (`because`)."""
+    results = ask(lambda: taste.recommend(user_id, k=k, exclude_played=not include_played,
+                                          diversity=diversity, interests=interests),
+                  "no_profile")
+    return {"user_id": user_id, "results": results}
+
+
+@router.get("/{user_id}/similar", response_model=SimilarUsersResponse,
+            responses={**UNKNOWN_USER, **NO_PROFILE})
+def similar_users(user_id: UserId, taste: TasteDep, k: KDep) -> dict:
+    """Users whose taste profiles are closest to this user's."""
+    return {"user_id": user_id,
+            "results": ask(lambda: taste.similar_users(user_id, k), "no_profile")}

@@ -1,0 +1,221 @@
+"""Request and response bodies, with the examples the OpenAPI schema shows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from recsys.profiles import EVENTS
+
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+EventKind = Literal[EVENTS]  # type: ignore[valid-type]
+SongRef = Field(min_length=1, max_length=200, description="A song id, or a title "
+                "('title', 'title artist' or 'artist title'; the most played match wins).",
+                examples=["268", "Hotel California"])
+
+
+def _example(**values) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]})
+
+
+class Song(BaseModel):
+    model_config = _example(song_id="268", title="Hotel California", artist="Eagles")
+    song_id: str
+    title: str
+    artist: str
+
+
+class SongDetail(Song):
+    model_config = _example(song_id="268", title="Hotel California", artist="Eagles",
+                            plays=1207, has_vector=True, tags=["classic rock", "rock"])
+    plays: int = Field(description="Times the song appears in the training playlists.")
+    has_vector: bool = Field(description="Whether the model learnt a vector for it.")
+    tags: list[str]
+
+
+class SearchHit(Song):
+    plays: int
+
+
+class SearchResponse(BaseModel):
+    model_config = _example(query="hotel cal", results=[
+        {"song_id": "268", "title": "Hotel California", "artist": "Eagles", "plays": 1207}])
+    query: str
+    results: list[SearchHit]
+
+
+class ScoredSong(Song):
+    model_config = _example(song_id="5302", title="Take It Easy", artist="Eagles", score=0.8123)
+    score: float
+
+
+class SimilarResponse(BaseModel):
+    model_config = _example(
+        song={"song_id": "268", "title": "Hotel California", "artist": "Eagles"},
+        results=[{"song_id": "5302", "title": "Take It Easy", "artist": "Eagles",
+                  "score": 0.8123}])
+    song: Song
+    results: list[ScoredSong]
+
+
+class ResultsResponse(BaseModel):
+    results: list[ScoredSong]
+
+
+class WeightedSong(BaseModel):
+    song: str = SongRef
+    weight: float = Field(default=1.0, gt=0, le=100, description="How much of the song.")
+
+
+class ArithmeticRequest(BaseModel):
+    model_config = _example(positive=[{"song": "Hotel California", "weight": 1.0}],
+                            negative=[{"song": "Bohemian Rhapsody", "weight": 0.5}], k=10)
+    positive: list[WeightedSong] = Field(min_length=1, max_length=50,
+                                         description="More like these.")
+    negative: list[WeightedSong] = Field(default=[], max_length=50,
+                                         description="Less like these.")
+    k: int = Field(default=10, ge=1, le=1000)
+
+
+class ContinueRequest(BaseModel):
+    model_config = _example(songs=["Hotel California", "Bohemian Rhapsody"], k=10)
+    songs: list[str] = Field(min_length=1, max_length=500, description="The playlist so far, "
+                             "oldest first (ids or titles).")
+    k: int = Field(default=10, ge=1, le=1000)
+
+
+class TagScore(BaseModel):
+    tag: str
+    score: float = Field(description="Cosine with the tag's direction.")
+    percentile: float = Field(description="Share of all songs scoring lower on this tag.")
+
+
+class SongTagsResponse(BaseModel):
+    model_config = _example(
+        song={"song_id": "268", "title": "Hotel California", "artist": "Eagles"},
+        tags=[{"tag": "classic rock", "score": 0.41, "percentile": 0.97}])
+    song: Song
+    tags: list[TagScore]
+
+
+class TagSearchResponse(BaseModel):
+    model_config = _example(mix={"rock": 0.7, "classical": 0.3}, results=[
+        {"song_id": "268", "title": "Hotel California", "artist": "Eagles", "score": 0.52}])
+    mix: dict[str, float]
+    results: list[ScoredSong]
+
+
+class Event(BaseModel):
+    model_config = _example(song="268", ts="2024-05-01T18:22:11Z", ms_played=200000,
+                            event="play", duration_ms=391000)
+    song: str = SongRef
+    ts: dt.datetime | None = Field(default=None, description="When; default: now. "
+                                   "Without a UTC offset, UTC.")
+    ms_played: int = Field(default=0, ge=0, le=86_400_000)
+    event: EventKind = "play"
+    duration_ms: int | None = Field(default=None, gt=0, le=86_400_000)
+
+    @field_validator("ts")
+    @classmethod
+    def _plausible(cls, ts: dt.datetime | None) -> dt.datetime | None:
+        if ts is None:
+            return None
+        ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+        if not EARLIEST <= ts <= LATEST:
+            raise ValueError(f"must lie between {EARLIEST:%Y} and {LATEST:%Y}")
+        return ts
+
+
+class EventsRequest(BaseModel):
+    model_config = _example(events=[{"song": "268", "ms_played": 200000, "event": "play"},
+                                    {"song": "Bohemian Rhapsody", "event": "like"}])
+    events: list[Event] = Field(min_length=1)
+
+
+class EventsAccepted(BaseModel):
+    model_config = _example(user_id="alice", accepted=2, seq=1042)
+    user_id: str
+    accepted: int
+    seq: int = Field(description="Position of the last event in the durable log.")
+
+
+class Profile(BaseModel):
+    model_config = _example(user_id="alice", has_profile=True, events=120, songs=64,
+                            liked_songs=58, interests=2, last_event="2024-05-01T18:22:11Z",
+                            tags=[{"tag": "classic rock", "score": 0.31, "percentile": 0.95}])
+    user_id: str
+    has_profile: bool = Field(description="False while the user has only skips or dislikes.")
+    events: int
+    songs: int
+    liked_songs: int
+    interests: int = Field(description="Distinct interests found (0: one taste).")
+    last_event: dt.datetime | None
+    tags: list[TagScore] = Field(description="The top tag axes of the user's listening.")
+
+
+class Recommendation(ScoredSong):
+    because: Song | None = Field(description="The played song closest to this one.")
+
+
+class RecommendationsResponse(BaseModel):
+    model_config = _example(user_id="alice", results=[
+        {"song_id": "5302", "title": "Take It Easy", "artist": "Eagles", "score": 1.7,
+         "because": {"song_id": "268", "title": "Hotel California", "artist": "Eagles"}}])
+    user_id: str
+    results: list[Recommendation]
+
+
+class SimilarUser(BaseModel):
+    user_id: str
+    score: float
+    songs_in_common: int
+
+
+class SimilarUsersResponse(BaseModel):
+    model_config = _example(user_id="alice", results=[
+        {"user_id": "bob", "score": 0.82, "songs_in_common": 12}])
+    user_id: str
+    results: list[SimilarUser]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    model_config = _example(status="ready", version="model@3f2a9c01b2de", model="/srv/model",
+                            created="2024-05-01T12:00:00+00:00", songs=75262,
+                            songs_with_vector=41000, profiles="profiles@a1b2c3d4e5f6",
+                            generation="ready", loaded_at="2024-05-01T12:01:00Z")
+    status: Literal["ready"]
+    version: str = Field(description="Folder name and manifest hash of the served model.")
+    model: str
+    created: str | None
+    songs: int
+    songs_with_vector: int
+    profiles: str | None
+    generation: str = Field(description="'ready', or why POST /generate is unavailable.")
+    loaded_at: dt.datetime
+
+
+class Reloaded(BaseModel):
+    model_config = _example(version="run-2@9d8e7f6a5b4c", previous="run-1@3f2a9c01b2de",
+                            seconds=2.4)
+    version: str
+    previous: str
+    seconds: float
+
+
+class ErrorBody(BaseModel):
+    model_config = _example(code="song_not_found", message="no song 'hotel californa' in the "
+                            "catalogue; did you mean 'Hotel California' by Eagles (268)",
+                            suggestions=[{"song_id": "268", "title": "Hotel California",
+                                          "artist": "Eagles"}])
+    code: str = Field(description="Stable, for programs.")
+    message: str = Field(description="For people.")
+    field: str | None = None
+    errors: list[dict] | None = None
+    suggestions: list[Song] | None = None

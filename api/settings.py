@@ -1,0 +1,69 @@
+"""The server's settings: one pydantic-settings object, from ``SONGSPACE_*`` environment
+variables and an optional ``.env`` file (environment variables win)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Where `songspace audio train --publish` puts the model by default.
+DEFAULT_GENERATOR = Path(__file__).resolve().parents[1] / "audio_gen" / "checkpoints" / "default"
+
+
+class Settings(BaseSettings):
+    """Everything `songspace serve` can be told.
+
+    Parameters
+    ----------
+    artifacts : folder written by `songspace train --out` (``SONGSPACE_ARTIFACTS``). When it
+        holds a ``current`` pointer (a symlink, or a file naming a folder), the pointer is
+        followed: that is how a pipeline publishes ``runs/<id>`` and then flips ``current``.
+    profiles : folder written by `songspace profiles build`; without it the user endpoints
+        answer 503 ``profiles_unavailable``.
+    events_db : the durable event log (SQLite in WAL mode); default ``<profiles>.events.sqlite``
+        beside the profiles folder.
+    api_key : when set, write endpoints (events, reload) need it in ``X-API-Key`` or
+        ``Authorization: Bearer``; reads stay open.
+    max_body_bytes : larger request bodies are refused with 413.
+    max_k : the most results one request may ask for.
+    max_events : the most events one POST may carry.
+    verify : check every artifact file's sha256 against its manifest on (re)load.
+    cache_size : similar-song answers kept per artifact version (LRU); 0 turns the cache off.
+    generator : the text-to-music model folder for ``POST /generate``; when it is missing (or
+        torch is not installed) the endpoint answers 503 ``generation_unavailable``.
+    generation_slots : clips generated at once; a request finding them busy gets 429.
+    watch_seconds : how often to check where the ``current`` pointer leads, reloading when it
+        moves (every worker does, so a publish reaches all of them); 0 turns the watch off and
+        leaves reloads to ``POST /admin/reload``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SONGSPACE_", env_file=".env",
+                                      env_file_encoding="utf-8", extra="ignore")
+
+    artifacts: Path
+    profiles: Path | None = None
+    events_db: Path | None = None
+    api_key: SecretStr | None = None
+    max_body_bytes: int = Field(default=1_000_000, gt=0)
+    max_k: int = Field(default=100, ge=1)
+    max_events: int = Field(default=1_000, ge=1)
+    verify: bool = True
+    cache_size: int = Field(default=50_000, ge=0)
+    generator: Path | None = DEFAULT_GENERATOR
+    generation_slots: int = Field(default=1, ge=1)
+    watch_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("api_key", "generator", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value):
+        # SONGSPACE_API_KEY= (empty) means no key, not the empty key; same for the generator.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def event_log_path(self) -> Path | None:
+        if self.events_db is not None:
+            return self.events_db
+        if self.profiles is None:
+            return None
+        return self.profiles.with_name(self.profiles.name + ".events.sqlite")

@@ -1,0 +1,120 @@
+"""Taste profiles as the server keeps them: the published profiles plus every event posted
+since, applied incrementally with the same library steps as `songspace profiles update`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import numpy as np
+import polars as pl
+
+from api.event_log import EventLog, event_frame
+from recsys.artifact import Artifact
+from recsys.profile_artifact import ProfileArtifact
+from recsys.profiles import encode_events, saturate, song_space, update_profiles
+from recsys.tags import TagAxes
+from recsys.user_index import TasteRecommender, update_user_index
+
+
+class Taste:
+    """Recommendations, similar users and profile summaries, kept current with the event log.
+
+    Reads and writes go through one lock: an update replaces the state and edits the user
+    index in place, which FAISS does not allow concurrently with a search.
+    """
+
+    def __init__(self, profiles: ProfileArtifact, model: Artifact, log: EventLog | None) -> None:
+        self.profiles, self.catalog, self.log = profiles, model.catalog, log
+        state = profiles.state
+        self.unit = song_space(model.model.input_vectors, model.model.trained, state.config)
+        self.output_vectors = model.model.output_vectors
+        self.unit_inputs = np.where(model.model.trained[:, None], model.model.unit_inputs, 0.0)
+        self.recommender = TasteRecommender(state, self.catalog, self.unit, self.output_vectors,
+                                            profiles.user_index)
+        self.applied = 0  # seq of the last event-log row applied
+        self._lock = threading.RLock()
+        self.sync()  # replay the log onto the published profiles
+
+    @property
+    def state(self):
+        return self.recommender.state
+
+    def record(self, rows: list[tuple]) -> int:
+        """Apply events, then make them durable in the log; returns the last seq.
+
+        The batch is applied to a copy of the state first, so a batch the library refuses
+        (ValueError) is answered as such and never reaches the log, where it would fail again
+        at every replay.
+        """
+        if self.log is None:
+            raise RuntimeError("no event log configured")
+        with self._lock:
+            self.sync()
+            state, changed = self._update(event_frame(rows))
+            seq = self.log.append(rows)
+            if seq == self.applied + len(rows):  # nothing from another worker in between
+                self._install(state, changed)
+                self.applied = seq
+            else:
+                self.sync()  # apply the log in its order, this batch included
+        return seq
+
+    def sync(self) -> None:
+        """Apply the log rows this process has not applied yet (its own or another worker's)."""
+        if self.log is None:
+            return
+        with self._lock:
+            frame, last = self.log.since(self.applied)
+            if frame.height:
+                self._install(*self._update(frame))
+            self.applied = last
+
+    def _update(self, events: pl.DataFrame):
+        old = self.state
+        users, user, item, ts, signal = encode_events(
+            events, self.catalog.songs["song_id"], old.users, old.config)
+        return update_profiles(old, users, user, item, ts, signal, self.unit)
+
+    def _install(self, state, changed) -> None:
+        update_user_index(self.profiles.user_index, state, changed)
+        if state.config.popularity_prior:
+            # The song scores carry a popularity term that the new events change.
+            self.recommender = TasteRecommender(state, self.catalog, self.unit,
+                                                self.output_vectors, self.profiles.user_index)
+        else:
+            self.recommender.state = state
+
+    def recommend(self, user_id: str, **options) -> list[dict]:
+        with self._lock:
+            self.sync()
+            return self.recommender.recommend(user_id, **options)
+
+    def similar_users(self, user_id: str, k: int) -> list[dict]:
+        with self._lock:
+            self.sync()
+            return self.recommender.similar_users(user_id, k)
+
+    def summary(self, user_id: str, tags: TagAxes, top: int = 8) -> dict:
+        """What the profile holds: counts, the last event, and its top tag axes (the weighted
+        sum of the played songs' unit vectors, as the profile weighs them, on the tag axes)."""
+        with self._lock:
+            self.sync()
+            state = self.state
+            row = self.recommender.row(user_id)
+            pairs = state.pairs_of(row)
+            weight = saturate(pairs.evidence, state.config)
+            has_profile = bool(state.has_profile[row])
+            vector = weight.astype(np.float32) @ self.unit_inputs[pairs.item]
+            last = float(state.last_ts[row])
+            return {
+                "user_id": user_id,
+                "has_profile": has_profile,
+                "events": int(pairs.events.sum()),
+                "songs": len(pairs),
+                "liked_songs": int((weight > 0).sum()),
+                "interests": len(state.interests.of(row)[1]),
+                "last_event": dt.datetime.fromtimestamp(last, dt.UTC)
+                if np.isfinite(last) else None,
+                "tags": tags.profile(vector, top) if has_profile else [],
+            }
