@@ -133,8 +133,8 @@ def main() -> None:
                         help="A model folder written by `songspace train`.")
     parser.add_argument("--requests", type=int, default=30_000)
     parser.add_argument("--seconds", type=float, default=40.0, help="Stop sending after this.")
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--songs", type=int, default=None,
                         help="Draw from this many songs only (default: every song with a "
