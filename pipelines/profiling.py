@@ -194,11 +194,7 @@ def update_from_logs(
     stage("updating profiles")
     mark = time.perf_counter()
     old = profiles.state
-    unit = song_space(model.model.input_vectors, model.model.trained, old.config)
-    users, user, item, ts, signal = encode_events(
-        listening.events, model.catalog.songs["song_id"], old.users, old.config)
-    state, changed = apply_batch(old, users, user, item, ts, signal, unit)
-    update_user_index(profiles.user_index, state, changed)
+    state, changed, unit, item = apply_events(profiles, model, listening.events)
     seconds["apply"] = time.perf_counter() - mark
 
     stage("publishing")
@@ -206,7 +202,7 @@ def update_from_logs(
     known = np.linalg.norm(unit, axis=1) > 0
     report = _report(listening, state, known, item, profiles.path, seconds)
     report["users_updated"] = len(changed)
-    report["users_new"] = len(users) - len(old)
+    report["users_new"] = len(state) - len(old)
     history = [*profiles.manifest["history"], _history_entry("update", logs, report)]
     unmatched = merge_unmatched([profiles.unmatched, listening.unmatched])
     save_profiles(profiles.path, state, profiles.user_index,
@@ -218,6 +214,20 @@ def update_from_logs(
     if report["quarantined"] or profiles.quarantine:
         report["quarantine_file"] = str(profiles.path / "quarantine.jsonl")
     return report
+
+
+def apply_events(profiles: ProfileArtifact, model: Artifact, events: pl.DataFrame
+                 ) -> tuple[ProfileState, np.ndarray, np.ndarray, np.ndarray]:
+    """Apply matched events to loaded profiles in memory: the new state (``profiles.state`` is
+    left as it was), the rows of the users that changed, the unit song vectors and each event's
+    catalogue index. The user index in ``profiles`` is updated in place."""
+    old = profiles.state
+    unit = song_space(model.model.input_vectors, model.model.trained, old.config)
+    users, user, item, ts, signal = encode_events(
+        events, model.catalog.songs["song_id"], old.users, old.config)
+    state, changed = apply_batch(old, users, user, item, ts, signal, unit)
+    update_user_index(profiles.user_index, state, changed)
+    return state, changed, unit, item
 
 
 def config_from_file(path: Path | None) -> ProfileConfig:
