@@ -104,7 +104,16 @@ class RayEngine:
         if self._started:
             options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
             if address:
-                ray.init(address=address, **options)
+                try:
+                    ray.init(address=address, **options)
+                except ConnectionError as error:
+                    # Ray's own message names only the address; the usual cause is the
+                    # cluster's token authentication, which a driver must match.
+                    raise ConnectionError(
+                        f"{error}. Is the cluster up (`ray status --address {address}`)? A "
+                        "cluster started with token authentication (Ray's default) needs its "
+                        "token here; one started with RAY_AUTH_MODE=disabled needs that "
+                        "variable set here too") from error
             else:
                 ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
                          **options)
