@@ -149,6 +149,10 @@ class VectorIndex:
         """Add songs; an id already present is replaced by its new vector."""
         if len(set(ids)) != len(ids):
             raise ValueError("ids to add must be unique")
+        if self.kind == "flat":
+            ids, vectors = self._overwrite_present(ids, vectors)
+            if not ids:
+                return
         present = [i for i in ids if i in self._lookup]
         if present:
             self.remove(present)
@@ -157,6 +161,31 @@ class VectorIndex:
         self._ids.extend(ids)
         self._lookup.update({song: start + n for n, song in enumerate(ids)})
         self._index.add_with_ids(self._prepare(vectors), numeric)
+
+    def _overwrite_present(self, ids: Sequence[str], vectors: np.ndarray
+                           ) -> tuple[Sequence[str], np.ndarray]:
+        """Write the new vectors of ids a flat index already holds over the stored ones, in
+        place; returns the ids (and vectors) still to add. Removing and re-adding would shift
+        every vector stored after each removed one: at a million users that memmove is most of
+        the cost of updating a batch of them."""
+        import faiss
+
+        vectors = np.asarray(vectors, np.float32)
+        present = np.fromiter((i in self._lookup for i in ids), bool, len(ids))
+        if not present.any():
+            return ids, vectors
+        numeric = np.fromiter((self._lookup[i] for i, p in zip(ids, present, strict=True) if p),
+                              np.int64, int(present.sum()))
+        # Numeric ids are handed out in increasing order and removals keep the stored order,
+        # so the id map is sorted and a binary search finds each stored row.
+        id_map = faiss.vector_to_array(self._index.id_map)
+        rows = np.searchsorted(id_map, numeric)
+        if rows.max() >= len(id_map) or not np.array_equal(id_map[rows], numeric):
+            return ids, vectors  # not the layout this relies on: remove and add instead
+        flat = faiss.downcast_index(self._index.index)
+        stored = faiss.rev_swig_ptr(flat.get_xb(), flat.ntotal * self.dim)
+        stored.reshape(flat.ntotal, self.dim)[rows] = self._prepare(vectors[present])
+        return [i for i, p in zip(ids, present, strict=True) if not p], vectors[~present]
 
     def remove(self, ids: Iterable[str]) -> None:
         numeric = np.asarray([self._numeric(i) for i in ids], dtype=np.int64)

@@ -91,6 +91,31 @@ def test_add_and_remove_keep_ids_stable(kind, tmp_path):
     assert again.search(vectors[[5]], k=1)[0] == [["s5"]]
 
 
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_replacing_vectors_equals_building_with_the_new_ones(kind, tmp_path):
+    ids, vectors = clustered()
+    index = VectorIndex.build(ids, vectors, KINDS[kind])
+    index.remove(["s10", "s2000"])  # removals before: stored rows have shifted
+    index.save(tmp_path / "idx")
+    index = VectorIndex.load(tmp_path / "idx")  # and a loaded index behaves the same
+    rng = np.random.default_rng(1)
+    changed = [3, 1500, 2999]
+    new = vectors.copy()
+    new[changed] = vectors[rng.choice(3000, 3)] + 0.01 * rng.normal(size=(3, 32))
+    index.add([ids[i] for i in changed] + ["s10"], new[[*changed, 10]])  # three replaced, one new
+    keep = [i for i in range(3000) if i != 2000]
+    fresh = VectorIndex.build([ids[i] for i in keep], new[keep], KINDS[kind])
+    assert len(index) == len(fresh) == 2999
+    queries = new[[*changed, 10, 7]]
+    if kind == "flat":
+        assert index.search(queries, k=10)[0] == fresh.search(queries, k=10)[0]
+        np.testing.assert_allclose(index.search(queries, k=10)[1], fresh.search(queries, k=10)[1],
+                                   rtol=1e-5)
+    else:  # approximate kinds: the changed songs are found where their new vectors are
+        found, _ = index.search(queries, k=10)
+        assert all(ids[i] in row for i, row in zip([*changed, 10], found, strict=False))
+
+
 def test_bad_input_is_named():
     ids, vectors = clustered(n=10)
     with pytest.raises(ValueError, match="one vector per id"):
