@@ -43,15 +43,18 @@ from recsys.user_index import build_user_index, update_user_index
 Stage = Callable[[str], None]
 
 
-def _read(logs: Path, model: Artifact, on_error: OnError, scratch: Path) -> Listening:
-    return read_logs(logs, songs=model.catalog.songs, on_error=on_error,
-                     quarantine_path=scratch / "quarantine.jsonl" if on_error == "quarantine"
-                     else None)
-
-
-def _quarantined(listening: Listening) -> list[str]:
-    file = listening.report.quarantine_file
-    return Path(file).read_text().splitlines() if file and Path(file).is_file() else []
+def _read(logs: Path, model: Artifact, on_error: OnError) -> tuple[Listening, list[str]]:
+    """The matched events and the quarantined rows (read back from a scratch file, so that
+    they can be published with the profiles)."""
+    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
+        listening = read_logs(
+            logs, songs=model.catalog.songs, on_error=on_error,
+            quarantine_path=Path(scratch) / "quarantine.jsonl" if on_error == "quarantine"
+            else None)
+        file = listening.report.quarantine_file
+        quarantine = (Path(file).read_text().splitlines() if file and Path(file).is_file()
+                      else [])
+    return listening, quarantine
 
 
 def _report(listening: Listening, state: ProfileState, known: np.ndarray, item: np.ndarray,
@@ -121,10 +124,8 @@ def build_from_logs(
     logs, out = Path(logs), Path(out)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
-        stage("reading logs")
-        listening = _read(logs, model, on_error, Path(scratch))
-        quarantine = _quarantined(listening)
+    stage("reading logs")
+    listening, quarantine = _read(logs, model, on_error)
     seconds["read"] = time.perf_counter() - started
 
     if not listening.events.height:
@@ -185,10 +186,8 @@ def update_from_logs(
     model = model or load_model_for(profiles)
     seconds: dict[str, float] = {}
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
-        stage("reading logs")
-        listening = _read(logs, model, on_error, Path(scratch))
-        quarantine = _quarantined(listening)
+    stage("reading logs")
+    listening, quarantine = _read(logs, model, on_error)
     seconds["read"] = time.perf_counter() - started
 
     stage("updating profiles")
