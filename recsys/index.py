@@ -171,6 +171,8 @@ class VectorIndex:
         import faiss
 
         vectors = np.asarray(vectors, np.float32)
+        if not self._lookup:  # a build: nothing to overwrite, and no scan of a million ids
+            return ids, vectors
         present = np.fromiter((i in self._lookup for i in ids), bool, len(ids))
         if not present.any():
             return ids, vectors
