@@ -12,7 +12,7 @@ import polars as pl
 from api.event_log import EventLog, event_frame
 from recsys.artifact import Artifact
 from recsys.profile_artifact import ProfileArtifact
-from recsys.profiles import encode_events, saturate, song_space, update_profiles
+from recsys.profiles import saturate, song_space, update_from_events
 from recsys.tags import TagAxes
 from recsys.user_index import TasteRecommender, update_user_index
 
@@ -71,10 +71,9 @@ class Taste:
             self.applied = last
 
     def _update(self, events: pl.DataFrame):
-        old = self.state
-        users, user, item, ts, signal = encode_events(
-            events, self.catalog.songs["song_id"], old.users, old.config)
-        return update_profiles(old, users, user, item, ts, signal, self.unit)
+        state, changed, _ = update_from_events(self.state, events, self.catalog.songs["song_id"],
+                                               self.unit)
+        return state, changed
 
     def _install(self, state, changed) -> None:
         update_user_index(self.profiles.user_index, state, changed)

@@ -36,8 +36,8 @@ from recsys.profiles import (
     build_profiles,
     encode_events,
     song_space,
+    update_from_events,
 )
-from recsys.profiles import update_profiles as apply_batch
 from recsys.user_index import build_user_index, update_user_index
 
 Stage = Callable[[str], None]
@@ -220,11 +220,9 @@ def apply_events(profiles: ProfileArtifact, model: Artifact, events: pl.DataFram
     """Apply matched events to loaded profiles in memory: the new state (``profiles.state`` is
     left as it was), the rows of the users that changed, the unit song vectors and each event's
     catalogue index. The user index in ``profiles`` is updated in place."""
-    old = profiles.state
-    unit = song_space(model.model.input_vectors, model.model.trained, old.config)
-    users, user, item, ts, signal = encode_events(
-        events, model.catalog.songs["song_id"], old.users, old.config)
-    state, changed = apply_batch(old, users, user, item, ts, signal, unit)
+    unit = song_space(model.model.input_vectors, model.model.trained, profiles.state.config)
+    state, changed, item = update_from_events(profiles.state, events,
+                                              model.catalog.songs["song_id"], unit)
     update_user_index(profiles.user_index, state, changed)
     return state, changed, unit, item
 

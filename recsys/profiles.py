@@ -770,6 +770,15 @@ def encode_events(
             frame["_ts"].to_numpy(), signal)
 
 
+def update_from_events(state: ProfileState, events: pl.DataFrame, song_ids: pl.Series,
+                       unit_vectors: np.ndarray) -> tuple[ProfileState, np.ndarray, np.ndarray]:
+    """:func:`encode_events` then :func:`update_profiles`: the new state (`state` is left as
+    it was), the rows of the users that changed and each event's catalogue index."""
+    users, user, item, ts, signal = encode_events(events, song_ids, state.users, state.config)
+    new, changed = update_profiles(state, users, user, item, ts, signal, unit_vectors)
+    return new, changed, item
+
+
 def interest_queries(state: ProfileState, user: int) -> tuple[np.ndarray, np.ndarray]:
     """A user's query vectors and their additive priors for blending.
 
