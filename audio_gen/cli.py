@@ -16,17 +16,10 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TextColumn
 from rich.table import Table
 
-from pipelines.progress import console
+from pipelines.progress import console, progress_bar
 
 DEFAULT_MODEL = Path(__file__).resolve().parent / "checkpoints" / "default"
 DEFAULT_THREADS = 1
@@ -145,12 +138,6 @@ def generate(
                           "load_seconds": loaded - started}))
 
 
-def _progress(*columns) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
-                    MofNCompleteColumn(), *columns, TimeElapsedColumn(), TextColumn("ETA"),
-                    TimeRemainingColumn(), console=console)
-
-
 def train_command(
     run: Annotated[Path, typer.Option(help="Run folder: state, pool, log and model/ "
                                       "(resumes when it exists).")],
@@ -191,7 +178,7 @@ def train_command(
         encoder = load_text_encoder(cfg.text_encoder, cfg.text_max_length)
     except (TypeError, ValueError, FileNotFoundError) as error:
         raise _fail(str(error)) from None
-    progress = _progress(TextColumn("{task.fields[info]}"))
+    progress = progress_bar(TextColumn("{task.fields[info]}"))
     with progress:
         tasks: dict[str, int] = {}
 
@@ -250,7 +237,7 @@ def evaluate_command(
     pipe = _pipeline(model, sampler, bf16)
     cfg = EvalConfig(captions_per_combo=captions_per_combo, seeds=seeds, steps=steps,
                      guidance=guidance, seed=seed)
-    progress = _progress()
+    progress = progress_bar()
     with progress:
         task = progress.add_task("evaluating captions", total=None)
         report, items = evaluate(

@@ -21,22 +21,19 @@ from recsys.song2vec import EpochCallback, EpochStats
 console = Console(stderr=True, soft_wrap=True)
 
 
+def progress_bar(*columns) -> Progress:
+    """The commands' progress bar: description, bar, done/total, the given columns, elapsed
+    time and ETA."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
+                    MofNCompleteColumn(), *columns, TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), console=console)
+
+
 @contextmanager
 def epoch_progress(epochs: int, label: str = "training song2vec") -> Iterator[EpochCallback]:
     """A progress bar over epochs showing songs/s and the epoch's loss; yields the callback."""
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        TextColumn("epochs"),
-        TextColumn("{task.fields[rate]}"),
-        TextColumn("{task.fields[loss]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    progress = progress_bar(TextColumn("epochs"), TextColumn("{task.fields[rate]}"),
+                            TextColumn("{task.fields[loss]}"))
     with progress:
         task = progress.add_task(label, total=epochs, rate="", loss="")
 
