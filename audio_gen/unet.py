@@ -45,6 +45,11 @@ class UNetConfig:
         Width of the timestep + pooled-text embedding that modulates every residual block.
     groups : int
         Groups of the group normalisation.
+    position_embedding : bool
+        Add a fixed 2-D sine/cosine position code (mel row, time in frames) to the queries and
+        keys of every self-attention. Attention alone cannot tell near cells from far ones, and
+        convolutions only see a few cells; the code lets the coarse attention space note onsets
+        evenly, which is what a tempo is. Checkpoints from before it existed set it False.
     """
 
     n_mels: int = 128
@@ -56,6 +61,7 @@ class UNetConfig:
     text_dim: int = 384
     emb_dim: int = 256
     groups: int = 16
+    position_embedding: bool = True
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
@@ -76,6 +82,9 @@ class UNetConfig:
                     f"channel width {width} must be divisible by groups={self.groups} and "
                     f"heads={self.heads}"
                 )
+            if self.position_embedding and width % 4:
+                raise ValueError(f"channel width {width} must be divisible by 4 for the "
+                                 "position embedding")
 
     @property
     def time_multiple(self) -> int:
@@ -95,7 +104,8 @@ class UNetConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown UNetConfig fields: {', '.join(unknown)}")
-        return cls(**values)
+        # Saved before the position code existed: those weights were trained without it.
+        return cls(**{"position_embedding": False, **values})
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -104,6 +114,24 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)
     args = t.float()[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def grid_position_embedding(
+    height: int, width: int, dim: int, cell: tuple[int, int]
+) -> torch.Tensor:
+    """Fixed 2-D sine/cosine code of a (height, width) grid: (height * width, dim).
+
+    Half the channels encode the row, half the column, each in units of the finest pixels
+    (``cell`` pixels per grid cell), so every level of the U-Net shares one frequency bank and a
+    distance in frames means the same thing at every level.
+    """
+    rows = torch.arange(height, dtype=torch.float32) * cell[0]
+    cols = torch.arange(width, dtype=torch.float32) * cell[1]
+    row_code = timestep_embedding(rows, dim // 2, max_period=1000.0)  # (H, dim/2)
+    col_code = timestep_embedding(cols, dim // 2, max_period=1000.0)  # (W, dim/2)
+    grid = torch.cat([row_code[:, None].expand(height, width, -1),
+                      col_code[None].expand(height, width, -1)], dim=-1)
+    return grid.reshape(height * width, dim)
 
 
 class ResBlock(nn.Module):
@@ -159,11 +187,15 @@ class TransformerBlock(nn.Module):
         return x.transpose(1, 2).reshape(b, n, h * d)  # (B, N, C)
 
     def forward(
-        self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None
+        self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
+        position: torch.Tensor | None = None,
     ) -> torch.Tensor:
         b, c, height, width = x.shape
         h = self.norm_in(x).flatten(2).transpose(1, 2)  # (B, N=H*W, C)
-        q, k, v = self.qkv(self.norm1(h)).chunk(3, dim=-1)
+        a = self.norm1(h)
+        if position is not None:
+            a = a + position.to(a.dtype)  # (N, C), broadcast over the batch
+        q, k, v = self.qkv(a).chunk(3, dim=-1)
         a = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v))
         h = h + self.proj1(self._merge(a))
         k, v = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
@@ -193,11 +225,14 @@ class Level(nn.Module):
             for _ in range(n_blocks)
         )
 
-    def forward(self, x, emb, text, text_mask):
+    def forward(self, x, emb, text, text_mask, cell: tuple[int, int] | None = None):
+        position = None
         for res, attn in zip(self.res, self.attn, strict=True):
             x = res(x, emb)
             if isinstance(attn, TransformerBlock):
-                x = attn(x, text, text_mask)
+                if cell is not None and position is None:
+                    position = grid_position_embedding(*x.shape[-2:], x.shape[1], cell)
+                x = attn(x, text, text_mask, position)
         return x
 
 
@@ -289,18 +324,25 @@ class UNet(nn.Module):
         emb = emb + self.pooled_proj(pooled)  # (B, E)
         h = self.stem(self._fold(x))  # (B, C0, M/p0, T/p1)
         skips = []
-        for level, down in zip(self.down, self.downsample, strict=True):
-            h = level(h, emb, text, text_mask)
+        for i, (level, down) in enumerate(zip(self.down, self.downsample, strict=True)):
+            h = level(h, emb, text, text_mask, self._cell(i))
             skips.append(h)
             h = down(h)
-        h = self.mid(h, emb, text, text_mask)
-        for level, up in zip(self.up, self.upsample, strict=True):
+        h = self.mid(h, emb, text, text_mask, self._cell(len(self.down) - 1))
+        for i, (level, up) in enumerate(zip(self.up, self.upsample, strict=True)):
             skip = skips.pop()
             if h.shape[-2:] != skip.shape[-2:]:
                 h = up(F.interpolate(h, size=skip.shape[-2:], mode="nearest"))
-            h = level(torch.cat([h, skip], dim=1), emb, text, text_mask)
+            h = level(torch.cat([h, skip], dim=1), emb, text, text_mask,
+                      self._cell(len(self.up) - 1 - i))
         h = self.out(F.silu(self.out_norm(h)))  # (B, p0*p1, M/p0, T/p1)
         return self._unfold(h)  # (B, 1, M, T)
+
+    def _cell(self, level: int) -> tuple[int, int] | None:
+        """Pixels per grid cell at a level, or None when no position code is used."""
+        if not self.cfg.position_embedding:
+            return None
+        return self.cfg.patch[0] * 2**level, self.cfg.patch[1] * 2**level
 
     def _fold(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, M, T) -> (B, p0*p1, M/p0, T/p1): each patch's pixels become channels."""

@@ -9,7 +9,7 @@ import torch
 
 from audio_gen.pipeline import validate_request
 from audio_gen.text_encoder import HashingTextEncoder, TextEmbedding
-from audio_gen.unet import UNet, UNetConfig
+from audio_gen.unet import TransformerBlock, UNet, UNetConfig, grid_position_embedding
 
 
 def test_generates_audio_of_the_requested_length(tiny_pipeline):
@@ -135,3 +135,30 @@ def test_unet_shapes_and_config_checks():
         UNetConfig(channels=[16, 32], attention=[True])
     with pytest.raises(ValueError, match="unknown UNetConfig"):
         UNetConfig.from_dict({"depth": 3})
+
+
+def test_position_code_lets_attention_tell_cells_apart():
+    # One frequency bank at every level: a cell 8 frames in has the same time code at the
+    # level with 4-frame cells (column 2) as at the level with 8-frame cells (column 1).
+    fine = grid_position_embedding(2, 4, 8, (8, 4)).reshape(2, 4, 8)
+    coarse = grid_position_embedding(1, 2, 8, (16, 8)).reshape(1, 2, 8)
+    torch.testing.assert_close(fine[0, 2, 4:], coarse[0, 1, 4:])
+    assert len({tuple(row.tolist()) for row in fine.reshape(8, 8)}) == 8  # every cell differs
+
+    torch.manual_seed(0)
+    block = TransformerBlock(8, 4, heads=2, groups=2)
+    for layer in (block.proj1, block.proj2, block.ff[-1]):  # undo the zero init
+        torch.nn.init.normal_(layer.weight)
+    flat = torch.ones(1, 8, 2, 4)  # every cell alike: without a code, attention sees no order
+    text = torch.randn(1, 3, 4)
+    without = block(flat, text, None)
+    assert torch.allclose(without, without[..., :1, :1].expand_as(without), atol=1e-5)
+    placed = block(flat, text, None, grid_position_embedding(2, 4, 8, (8, 4)))
+    assert not torch.allclose(placed[..., 0, 0], placed[..., 1, 3], atol=1e-3)
+
+
+def test_checkpoints_saved_before_the_position_code_load_without_it():
+    cfg = UNetConfig()
+    assert cfg.position_embedding
+    saved = {k: v for k, v in cfg.to_dict().items() if k != "position_embedding"}
+    assert UNetConfig.from_dict(saved).position_embedding is False
