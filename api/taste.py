@@ -12,7 +12,7 @@ import polars as pl
 from api.event_log import EventLog, event_frame
 from recsys.artifact import Artifact
 from recsys.profile_artifact import ProfileArtifact
-from recsys.profiles import saturate, song_space, update_from_events
+from recsys.profiles import catalogue_index, saturate, song_space, update_from_events
 from recsys.tags import TagAxes
 from recsys.user_index import TasteRecommender, update_user_index
 
@@ -20,8 +20,8 @@ from recsys.user_index import TasteRecommender, update_user_index
 class Taste:
     """Recommendations, similar users and profile summaries, kept current with the event log.
 
-    Reads and writes go through one lock: an update replaces the state and edits the user
-    index in place, which FAISS does not allow concurrently with a search.
+    Reads and writes go through one lock: an update edits the state and the user index in
+    place, which must not happen while a request reads them.
     """
 
     def __init__(self, profiles: ProfileArtifact, model: Artifact, log: EventLog | None) -> None:
@@ -41,23 +41,19 @@ class Taste:
         return self.recommender.state
 
     def record(self, rows: list[tuple]) -> int:
-        """Apply events, then make them durable in the log; returns the last seq.
+        """Make events durable in the log, then apply them (after any rows another worker logged
+        first, in log order); returns the last seq.
 
-        The batch is applied to a copy of the state first, so a batch the library refuses
+        The batch is checked against the catalogue first, so a batch the library refuses
         (ValueError) is answered as such and never reaches the log, where it would fail again
         at every replay.
         """
         if self.log is None:
             raise RuntimeError("no event log configured")
         with self._lock:
-            self.sync()
-            state, changed = self._update(event_frame(rows))
+            catalogue_index(event_frame(rows), self.catalog.songs["song_id"])
             seq = self.log.append(rows)
-            if seq == self.applied + len(rows):  # nothing from another worker in between
-                self._install(state, changed)
-                self.applied = seq
-            else:
-                self.sync()  # apply the log in its order, this batch included
+            self.sync()
         return seq
 
     def sync(self) -> None:
@@ -67,22 +63,17 @@ class Taste:
         with self._lock:
             frame, last = self.log.since(self.applied)
             if frame.height:
-                self._install(*self._update(frame))
+                self._apply(frame)
             self.applied = last
 
-    def _update(self, events: pl.DataFrame):
-        state, changed, _ = update_from_events(self.state, events, self.catalog.songs["song_id"],
-                                               self.unit)
-        return state, changed
-
-    def _install(self, state, changed) -> None:
+    def _apply(self, events: pl.DataFrame) -> None:
+        state = self.state
+        changed, _ = update_from_events(state, events, self.catalog.songs["song_id"], self.unit)
         update_user_index(self.profiles.user_index, state, changed)
         if state.config.popularity_prior:
             # The song scores carry a popularity term that the new events change.
             self.recommender = TasteRecommender(state, self.catalog, self.unit,
                                                 self.output_vectors, self.profiles.user_index)
-        else:
-            self.recommender.state = state
 
     def recommend(self, user_id: str, **options) -> list[dict]:
         with self._lock:

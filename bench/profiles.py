@@ -131,17 +131,16 @@ def timed(command: list[str]) -> dict:
 
 
 def warm_apply(store, model, batch: Path, repeats: int = 3) -> list[float]:
-    """Seconds to apply the batch in memory, `repeats` times in this warm process, each time
-    to the loaded state (what a long-running server does with each batch it is sent; the
-    `profiles update` command pays for a cold process on top)."""
+    """Seconds to apply the batch in memory, `repeats` times in this warm process (what a
+    long-running server does with each batch it is sent; the `profiles update` command pays
+    for a cold process on top). The first repeat meets the state as loaded; later ones apply
+    the same events again, to users that now all exist: the same work but for the new rows."""
     from pipelines.logs import read_logs
     from pipelines.profiling import apply_events
 
     events = read_logs(batch, songs=model.catalog.songs).events
     seconds = []
     for _ in range(repeats):
-        # The state is left as it was; the user index is updated in place, and a repeat
-        # replaces the same users' vectors again, which is the same work.
         mark = time.perf_counter()
         apply_events(store, model, events)
         seconds.append(round(time.perf_counter() - mark, 3))

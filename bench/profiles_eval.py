@@ -97,7 +97,7 @@ def profile_results(state: ProfileState, unit: np.ndarray, output: np.ndarray | 
     single = heldout_metrics(mask(profile_scores(state, rows, items, known), histories), futures)
     multi = heldout_metrics(mask(profile_scores(state, rows, items, known, interests=True),
                                  histories), futures)
-    multi["users_with_interests"] = int(np.unique(state.interests.user).size)
+    multi["users_with_interests"] = state.interests.n_users
     return {"single mean": single, "multi-interest": multi}
 
 

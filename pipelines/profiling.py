@@ -73,7 +73,7 @@ def _report(listening: Listening, state: ProfileState, known: np.ndarray, item: 
         "non_music": read.non_music,
         "users": len(state),
         "users_with_profile": int(state.has_profile.sum()),
-        "users_with_interests": int(np.unique(state.interests.user).size),
+        "users_with_interests": state.interests.n_users,
         "files": read.files,
         "quarantine_file": str(out / "quarantine.jsonl") if read.quarantined else None,
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
@@ -192,8 +192,9 @@ def update_from_logs(
 
     stage("updating profiles")
     mark = time.perf_counter()
-    old = profiles.state
-    state, changed, unit, item = apply_events(profiles, model, listening.events)
+    users_before = len(profiles.state)
+    changed, unit, item = apply_events(profiles, model, listening.events)
+    state = profiles.state
     seconds["apply"] = time.perf_counter() - mark
 
     stage("publishing")
@@ -201,7 +202,7 @@ def update_from_logs(
     known = np.linalg.norm(unit, axis=1) > 0
     report = _report(listening, state, known, item, profiles.path, seconds)
     report["users_updated"] = len(changed)
-    report["users_new"] = len(state) - len(old)
+    report["users_new"] = len(state) - users_before
     history = [*profiles.manifest["history"], _history_entry("update", logs, report)]
     unmatched = merge_unmatched([profiles.unmatched, listening.unmatched])
     save_profiles(profiles.path, state, profiles.user_index,
@@ -216,15 +217,15 @@ def update_from_logs(
 
 
 def apply_events(profiles: ProfileArtifact, model: Artifact, events: pl.DataFrame
-                 ) -> tuple[ProfileState, np.ndarray, np.ndarray, np.ndarray]:
-    """Apply matched events to loaded profiles in memory: the new state (``profiles.state`` is
-    left as it was), the rows of the users that changed, the unit song vectors and each event's
-    catalogue index. The user index in ``profiles`` is updated in place."""
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply matched events to loaded profiles in memory, in place (``profiles.state`` and its
+    user index): the rows of the users that changed, the unit song vectors and each event's
+    catalogue index."""
     unit = song_space(model.model.input_vectors, model.model.trained, profiles.state.config)
-    state, changed, item = update_from_events(profiles.state, events,
-                                              model.catalog.songs["song_id"], unit)
-    update_user_index(profiles.user_index, state, changed)
-    return state, changed, unit, item
+    changed, item = update_from_events(profiles.state, events, model.catalog.songs["song_id"],
+                                       unit)
+    update_user_index(profiles.user_index, profiles.state, changed)
+    return changed, unit, item
 
 
 def config_from_file(path: Path | None) -> ProfileConfig:

@@ -254,7 +254,7 @@ def profiles(ctx: StepContext) -> dict:
     has_vector = np.linalg.norm(unit, axis=1) > 0
     return {"events_used": int(state.pairs.events[has_vector[state.pairs.item]].sum()),
             "users": len(state), "users_with_profile": int(state.has_profile.sum()),
-            "users_with_interests": int(np.unique(state.interests.user).size)}
+            "users_with_interests": state.interests.n_users}
 
 
 def recommend(ctx: StepContext) -> dict:

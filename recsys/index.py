@@ -173,11 +173,12 @@ class VectorIndex:
         vectors = np.asarray(vectors, np.float32)
         if not self._lookup:  # a build: nothing to overwrite, and no scan of a million ids
             return ids, vectors
-        present = np.fromiter((i in self._lookup for i in ids), bool, len(ids))
+        lookup = self._lookup.get
+        numeric = np.fromiter((lookup(i, -1) for i in ids), np.int64, len(ids))  # one pass
+        present = numeric >= 0
         if not present.any():
             return ids, vectors
-        numeric = np.fromiter((self._lookup[i] for i, p in zip(ids, present, strict=True) if p),
-                              np.int64, int(present.sum()))
+        numeric = numeric[present]
         # Numeric ids are handed out in increasing order and removals keep the stored order,
         # so the id map is sorted and a binary search finds each stored row.
         id_map = faiss.vector_to_array(self._index.id_map)

@@ -40,6 +40,7 @@ from recsys.artifact import (
     publishing,
     sha256_file,
 )
+from recsys.growable import load_npy_with_room, with_room
 from recsys.index import VectorIndex
 from recsys.profiles import Interests, Pairs, ProfileConfig, ProfileState
 
@@ -111,7 +112,8 @@ def save_profiles(
     """
     with publishing(target) as staging:
         pl.DataFrame({"user_id": state.users, "last_ts": state.last_ts,
-                      "total_weight": state.total_weight}).write_parquet(staging / "users.parquet")
+                      "total_weight": state.total_weight, "has_profile": state.has_profile}
+                     ).write_parquet(staging / "users.parquet")
         np.save(staging / "weighted_sum.npy", state.weighted_sum.astype(np.float32, copy=False))
         np.save(staging / "profiles.npy", state.profiles.astype(np.float32, copy=False))
         # Sorted by user, so that a loaded state finds a user's songs by binary search.
@@ -120,9 +122,11 @@ def save_profiles(
         pl.DataFrame({"user": p.user, "song": p.item, "evidence": p.evidence,
                       "events": p.events}).write_parquet(
             staging / "pairs.parquet", compression="lz4")
-        pl.DataFrame({"user": state.interests.user, "share": state.interests.share}).write_parquet(
-            staging / "interests.parquet")
-        np.save(staging / "interest_vectors.npy", state.interests.vectors)
+        interests = state.interests.live()
+        order = np.lexsort((-interests.share, interests.user))
+        pl.DataFrame({"user": interests.user[order], "share": interests.share[order]}
+                     ).write_parquet(staging / "interests.parquet")
+        np.save(staging / "interest_vectors.npy", interests.vectors[order])
         np.save(staging / "song_clusters.npy", state.clusters)
         user_index.save(staging)
         unmatched.write_parquet(staging / "unmatched.parquet")
@@ -141,8 +145,8 @@ def save_profiles(
                 "users_with_profile": int(state.has_profile.sum()),
                 "played_pairs": len(state.pairs),
                 "events": int(state.pairs.events.sum()),
-                "users_with_interests": int(np.unique(state.interests.user).size),
-                "interests": len(state.interests.user),
+                "users_with_interests": state.interests.n_users,
+                "interests": len(interests.user),
                 "unmatched_songs": unmatched.height,
                 "quarantined": len(quarantine),
             },
@@ -182,17 +186,22 @@ def load_profiles(path: str | Path, verify: bool = True) -> ProfileArtifact:
     users = pl.read_parquet(path / "users.parquet")
     pairs = pl.read_parquet(path / "pairs.parquet")
     interests = pl.read_parquet(path / "interests.parquet")
+    # Loaded with room to grow, so that incremental updates write in place (recsys.growable).
     state = ProfileState(
         users=users["user_id"],
-        last_ts=users["last_ts"].to_numpy(),
-        weighted_sum=np.load(path / "weighted_sum.npy"),
-        total_weight=users["total_weight"].to_numpy(),
-        pairs=Pairs(*(pairs[c].to_numpy() for c in ("user", "song", "evidence", "events"))),
-        interests=Interests(interests["user"].to_numpy(), np.load(path / "interest_vectors.npy"),
-                            interests["share"].to_numpy()),
+        last_ts=with_room(users["last_ts"].to_numpy()),
+        weighted_sum=load_npy_with_room(path / "weighted_sum.npy"),
+        total_weight=with_room(users["total_weight"].to_numpy()),
+        pairs=Pairs(*(with_room(pairs[c].to_numpy())
+                      for c in ("user", "song", "evidence", "events"))),
+        interests=Interests(with_room(interests["user"].to_numpy()),
+                            load_npy_with_room(path / "interest_vectors.npy"),
+                            with_room(interests["share"].to_numpy())),
         clusters=np.load(path / "song_clusters.npy"),
         config=config,
-        _profiles=np.load(path / "profiles.npy"),
+        _profiles=load_npy_with_room(path / "profiles.npy"),
+        _has_profile=(with_room(users["has_profile"].to_numpy())
+                      if "has_profile" in users.columns else None),
     )
     quarantine_file = path / "quarantine.jsonl"
     quarantine = quarantine_file.read_text().splitlines() if quarantine_file.is_file() else []

@@ -49,6 +49,7 @@ import numpy as np
 import polars as pl
 from scipy import sparse
 
+from recsys.growable import grown, put_rows
 from recsys.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -240,6 +241,21 @@ class Pairs:
         return cls(np.zeros(0, np.int32), np.zeros(0, np.int32), np.zeros(0),
                    np.zeros(0, np.int32))
 
+    def replaced(self, slots: np.ndarray, fresh: Pairs) -> Pairs:
+        """These pairs with the rows at ``slots`` replaced by ``fresh``, written in place.
+
+        ``fresh`` fills the slots first and the rest of it is appended (in place when there is
+        room); slots it does not fill are removed, which takes a copy. An update's fresh pairs
+        hold every pair they replace, so that copy is rare.
+        """
+        pairs = Pairs(*(put_rows(old, slots, new) for old, new in zip(
+            self.columns(), fresh.columns(), strict=True)))
+        if len(fresh) < len(slots):
+            keep = np.ones(len(pairs), bool)
+            keep[slots[len(fresh):]] = False
+            pairs = pairs.take(np.flatnonzero(keep))
+        return pairs
+
 
 def _group_pairs(user: np.ndarray, item: np.ndarray, evidence: np.ndarray, events: np.ndarray,
                  n_users: int, n_items: int) -> Pairs:
@@ -276,7 +292,8 @@ def _latest(user: np.ndarray, ts: np.ndarray, n_users: int) -> np.ndarray:
 class Interests:
     """Interest centroids of the users that have more than one.
 
-    user : int32 (m,) user row of each centroid, grouped by user, largest share first.
+    user : int32 (m,) user row of each centroid; -1 marks a free slot (an update replaced that
+        user's interests with fewer), which :meth:`live` drops.
     vectors : float32 (m, d) unit centroids.
     share : float32 (m,) the interest's part of the user's positive weight.
     """
@@ -285,14 +302,37 @@ class Interests:
     vectors: np.ndarray
     share: np.ndarray
 
+    FREE: ClassVar[int] = -1
+
     @classmethod
     def empty(cls, dim: int) -> Interests:
         return cls(np.zeros(0, np.int32), np.zeros((0, dim), np.float32), np.zeros(0, np.float32))
 
-    def without(self, dropped: np.ndarray) -> Interests:
-        """Without the interests of the users marked in the bool array `dropped` (n_users,)."""
-        keep = ~dropped[self.user]
-        return Interests(self.user[keep], self.vectors[keep], self.share[keep])
+    def live(self) -> Interests:
+        """Without free slots (a copy when there are any)."""
+        used = self.user != self.FREE
+        if used.all():
+            return self
+        return Interests(self.user[used], self.vectors[used], self.share[used])
+
+    @property
+    def n_users(self) -> int:
+        """How many users have several interests."""
+        return int(np.unique(self.user[self.user != self.FREE]).size)
+
+    def replaced(self, users: np.ndarray, fresh: Interests) -> Interests:
+        """These interests with those of the users marked in the bool array ``users``
+        (n_users,) replaced by ``fresh``: written over their slots in place, the rest appended
+        (in place when there is room), slots left over marked free. Compacted when a quarter
+        of the slots are free."""
+        slots = np.flatnonzero((self.user != self.FREE) & users[self.user])
+        interests = Interests(put_rows(self.user, slots, fresh.user),
+                              put_rows(self.vectors, slots, fresh.vectors),
+                              put_rows(self.share, slots, fresh.share))
+        interests.user[slots[len(fresh.user):]] = self.FREE
+        if 4 * np.count_nonzero(interests.user == self.FREE) > len(interests.user):
+            interests = interests.live()
+        return interests
 
     @classmethod
     def concat(cls, parts: list[Interests]) -> Interests:
@@ -301,7 +341,9 @@ class Interests:
                    np.concatenate([p.share for p in parts]))
 
     def of(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """One user's centroids and shares, largest share first."""
         rows = np.flatnonzero(self.user == user)
+        rows = rows[np.argsort(-self.share[rows], kind="stable")]
         return self.vectors[rows], self.share[rows]
 
 
@@ -638,13 +680,20 @@ def update_profiles(
     ts: np.ndarray,
     signal: np.ndarray,
     unit_vectors: np.ndarray,
-) -> tuple[ProfileState, np.ndarray]:
-    """Apply a batch of new events; only the users in the batch are recomputed.
+) -> np.ndarray:
+    """Apply a batch of new events to ``state``, in place; only the users in the batch are
+    recomputed.
+
+    In place because a batch touches a few percent of the users: copying the million-row
+    arrays for every batch cost more than the update. Everything is computed before the first
+    write, so a batch that raises leaves the state as it was. Per-user arrays grow into spare
+    room (:mod:`recsys.growable`), and a user's replaced (user, song) pairs and interests are
+    written over their old slots.
 
     Parameters
     ----------
     state : ProfileState
-        Not modified.
+        Updated in place.
     users : polars.Series of str
         The user ids after the batch: ``state.users`` followed by the batch's new users.
     user, item, ts, signal :
@@ -654,66 +703,80 @@ def update_profiles(
 
     Returns
     -------
-    (ProfileState, numpy.ndarray)
-        The new state (equal to :func:`build_profiles` on all events so far, up to float
-        rounding) and the rows of the users whose profile changed.
+    numpy.ndarray
+        The rows of the users whose profile changed. The state then equals
+        :func:`build_profiles` on all events so far, up to float rounding.
     """
     config = state.config
     n_old, n_users = len(state), len(users)
     if n_users < n_old or not users.head(n_old).equals(state.users):
         raise ValueError("users must be the state's users followed by the batch's new ones")
-    old_latest = np.concatenate([state.last_ts, np.full(n_users - n_old, -np.inf)])
-    batch_latest = _latest(user, ts, n_users)
-    latest = np.maximum(old_latest, batch_latest)
     affected = np.unique(user)
+    if len(affected) and (affected[0] < 0 or affected[-1] >= n_users):
+        raise ValueError(f"user rows must lie in [0, {n_users}), got {affected[[0, -1]]}")
+    local = np.searchsorted(affected, user)
+    old_latest = np.full(len(affected), -np.inf)
+    known = affected < n_old
+    old_latest[known] = state.last_ts[affected[known]]
+    latest = old_latest.copy()
+    np.maximum.at(latest, local, ts)
     is_affected = np.zeros(n_users, bool)
     is_affected[affected] = True
 
-    in_batch = is_affected[state.pairs.user]
-    moved = state.pairs.take(np.flatnonzero(in_batch))  # few: one scan, then small gathers
+    slots = np.flatnonzero(is_affected[state.pairs.user])  # one scan, then small gathers
+    moved = state.pairs.take(slots)
+    moved_local = np.searchsorted(affected, moved.user)
     # Move the affected users' evidence to their new reference time: decay composes exactly.
-    moved.evidence = moved.evidence * _decay(latest[moved.user] - old_latest[moved.user], config)
-    contribution = signal * _decay(latest[user] - ts, config)
+    moved_evidence = moved.evidence * _decay(latest[moved_local] - old_latest[moved_local],
+                                             config)
     merged = _group_pairs(
-        np.concatenate([moved.user, user]), np.concatenate([moved.item, item]),
-        np.concatenate([moved.evidence, contribution]),
+        np.concatenate([moved_local, local]), np.concatenate([moved.item, item]),
+        np.concatenate([moved_evidence, signal * _decay(latest[local] - ts, config)]),
         np.concatenate([moved.events, np.ones(len(user), np.int32)]),
-        n_users, len(unit_vectors),
-    )
-    local = np.searchsorted(affected, merged.user)
-    sums, totals, weight = _user_stats(merged, local, len(affected), unit_vectors, config)
+        len(affected), len(unit_vectors),
+    )  # rows are local: merged.user indexes `affected`
+    sums, totals, weight = _user_stats(merged, merged.user, len(affected), unit_vectors, config)
+    fresh_interests = fit_interests(merged, weight, unit_vectors, state.clusters, config)
+    fresh_interests.user = affected[fresh_interests.user].astype(np.int32)
+    merged.user = affected[merged.user].astype(np.int32)
 
-    # Per-user arrays: the old rows carried over, the batch's rows replaced (new users are all
-    # in the batch, so every appended row is written).
-    def carried(old: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        out = np.empty((n_users, *old.shape[1:]), old.dtype)
-        out[:n_old] = old
-        out[affected] = rows
-        return out
-
-    interests = Interests.concat([
-        state.interests.without(is_affected),
-        fit_interests(merged, weight, unit_vectors, state.clusters, config),
-    ])
-    # Kept pairs then the batch users' merged ones, written once into the new arrays.
-    n_kept = len(in_batch) - len(moved)
-    columns = []
-    for old, fresh in zip(state.pairs.columns(), merged.columns(), strict=True):
-        out = np.empty(n_kept + len(fresh), old.dtype)
-        np.compress(~in_batch, old, out=out[:n_kept])
-        out[n_kept:] = fresh
-        columns.append(out)
-    pairs = Pairs(*columns)
-    new = ProfileState(
-        users, latest, carried(state.weighted_sum, sums), carried(state.total_weight, totals),
-        pairs, interests, state.clusters, config,
-        _has_profile=carried(state.has_profile, _nonzero_rows(sums)))
-    return new, affected
+    # Writes only from here on. New users are all in the batch, so every added row is written.
+    state.users = users
+    for name, rows in (("last_ts", latest), ("weighted_sum", sums), ("total_weight", totals),
+                       ("_has_profile", _nonzero_rows(sums)), ("_profiles", _unit(sums))):
+        array = getattr(state, name)
+        if array is None:  # a cache not computed yet stays so
+            continue
+        array = grown(array, n_users)
+        array[affected] = rows
+        setattr(state, name, array)
+    state.pairs = state.pairs.replaced(slots, merged)
+    state.interests = state.interests.replaced(is_affected, fresh_interests)
+    state._by_user = None
+    return affected
 
 
 # --------------------------------------------------------------------------------------------
 # From an event frame, and scoring songs for users
 # --------------------------------------------------------------------------------------------
+
+
+def catalogue_index(events: pl.DataFrame, song_ids: pl.Series) -> pl.Series:
+    """Each event's song as an Enum over the catalogue's ids (its physical value is the
+    catalogue index).
+
+    Raises
+    ------
+    ValueError
+        If an event names a song the catalogue lacks.
+    """
+    # An Enum over the catalogue's ids turns each id into its index in one hashed pass.
+    item = events["song_id"].cast(pl.Enum(song_ids.to_list()), strict=False)
+    if item.null_count():
+        missing = events.filter(item.is_null())["song_id"]
+        raise ValueError(f"{len(missing)} events name songs the catalogue lacks, e.g. "
+                         f"{missing.head(3).to_list()}; match them first")
+    return item
 
 
 def encode_events(
@@ -742,15 +805,13 @@ def encode_events(
     ValueError
         If an event names a song the catalogue lacks.
     """
-    # An Enum over the catalogue's ids turns each id into its index in one hashed pass.
-    item = events["song_id"].cast(pl.Enum(song_ids.to_list()), strict=False)
-    if item.null_count():
-        missing = events.filter(item.is_null())["song_id"]
-        raise ValueError(f"{len(missing)} events name songs the catalogue lacks, e.g. "
-                         f"{missing.head(3).to_list()}; match them first")
+    item = catalogue_index(events, song_ids)
     seen = events.select(pl.col("user_id").unique(maintain_order=True))
-    known = pl.DataFrame({"user_id": users.cast(pl.Utf8),
-                          "_user": np.arange(len(users), dtype=np.int64)})
+    # Only the known users the batch names, found by probing a hash of the batch's few ids:
+    # hashing all million known ids for a join took most of the time of a small batch.
+    known = (users.cast(pl.Utf8).alias("user_id").to_frame().with_row_index("_user")
+             .filter(pl.col("user_id").is_in(seen["user_id"].implode()))
+             .with_columns(pl.col("_user").cast(pl.Int64)))
     seen = seen.join(known, on="user_id", how="left", maintain_order="left")
     new = seen["_user"].is_null()
     seen = seen.with_columns(_user=pl.col("_user").fill_null(
@@ -771,12 +832,13 @@ def encode_events(
 
 
 def update_from_events(state: ProfileState, events: pl.DataFrame, song_ids: pl.Series,
-                       unit_vectors: np.ndarray) -> tuple[ProfileState, np.ndarray, np.ndarray]:
-    """:func:`encode_events` then :func:`update_profiles`: the new state (`state` is left as
-    it was), the rows of the users that changed and each event's catalogue index."""
+                       unit_vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`encode_events` then :func:`update_profiles` (``state`` is updated in place, and
+    left as it was when this raises): the rows of the users that changed and each event's
+    catalogue index."""
     users, user, item, ts, signal = encode_events(events, song_ids, state.users, state.config)
-    new, changed = update_profiles(state, users, user, item, ts, signal, unit_vectors)
-    return new, changed, item
+    changed = update_profiles(state, users, user, item, ts, signal, unit_vectors)
+    return changed, item
 
 
 def interest_queries(state: ProfileState, user: int) -> tuple[np.ndarray, np.ndarray]:

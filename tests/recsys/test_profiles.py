@@ -215,22 +215,65 @@ def test_incremental_update_equals_a_full_recomputation(half_life):
     part = build_profiles(names.head(60), user[first], item[first], ts[first], signal[first],
                           unit, config)
     rest = ~first
-    updated, changed = update_profiles(part, names, user[rest], item[rest], ts[rest],
-                                       signal[rest], unit)
+    changed = update_profiles(part, names, user[rest], item[rest], ts[rest], signal[rest], unit)
     assert sorted(changed.tolist()) == sorted(np.unique(user[rest]).tolist())
-    np.testing.assert_allclose(updated.weighted_sum, full.weighted_sum, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(updated.profiles, full.profiles, atol=1e-5)
-    np.testing.assert_allclose(updated.total_weight, full.total_weight, rtol=1e-9)
-    np.testing.assert_array_equal(updated.last_ts, full.last_ts)
-    np.testing.assert_allclose(sorted_pairs(updated, order), sorted_pairs(full, order),
-                               rtol=1e-9, atol=1e-12)
-    assert len(full.interests.user) > 20  # the comparison below is not vacuous
-    for u in range(80):
-        a, b = updated.interests.of(u), full.interests.of(u)
+    assert_same_profiles(part, full, order)
+
+
+def assert_same_profiles(updated, full, original: np.ndarray) -> None:
+    """`updated` (row r holds user original[r] of `full`) equals `full`."""
+    np.testing.assert_allclose(updated.weighted_sum, full.weighted_sum[original], rtol=1e-5,
+                               atol=1e-5)
+    np.testing.assert_allclose(updated.profiles, full.profiles[original], atol=1e-5)
+    np.testing.assert_array_equal(updated.has_profile, full.has_profile[original])
+    np.testing.assert_allclose(updated.total_weight, full.total_weight[original], rtol=1e-9)
+    np.testing.assert_array_equal(updated.last_ts, full.last_ts[original])
+    np.testing.assert_allclose(sorted_pairs(updated, original),
+                               sorted_pairs(full, np.arange(len(full))), rtol=1e-9, atol=1e-12)
+    assert len(full.interests.user) > 20  # the interest comparison is not vacuous
+    for row, user in enumerate(original):
+        a, b = updated.interests.of(row), full.interests.of(user)
         np.testing.assert_allclose(a[1], b[1], atol=1e-5)
         np.testing.assert_allclose(a[0], b[0], atol=1e-4)
-    # The state it started from is left as it was.
-    assert len(part) == 60
+
+
+def test_many_batches_in_place_through_a_save_and_load_equal_a_full_build(tmp_path):
+    """Batches applied in place, growing the arrays, freeing and reusing interest slots, with
+    the artifact saved and loaded (with room to grow) in between, end where one build does."""
+    rng = np.random.default_rng(11)
+    _catalog, vectors, known = genre_space()
+    config = ProfileConfig(half_life_days=3.0, interest_clusters=4)
+    unit = song_space(vectors, known, config)
+    n_users = 90
+    user, item, ts, kind, ms = random_events(rng, 9000, n_users, len(vectors), 30)
+    signal = event_signals(kind, ms, np.full(len(user), 240_000.0), config)
+    # Users arrive over time: batch b holds events of users < 30 * (b + 1) only.
+    batch = np.minimum(rng.integers(0, 4, len(user)), 2)
+    batch = np.maximum(batch, user // 30)
+    names = [f"u{i}" for i in range(n_users)]
+    first = batch == 0
+    seen = np.unique(user[first])
+    state = build_profiles(pl.Series([names[u] for u in seen]), np.searchsorted(seen, user[first]),
+                           item[first], ts[first], signal[first], unit, config)
+    order = list(seen)
+    for b in (1, 2):
+        if b == 2:
+            save_profiles(tmp_path / "p", state, build_user_index(state),
+                          model={"path": "m", "fingerprint": "f", "songs": len(vectors),
+                                 "dim": 8},
+                          history=[], unmatched=merge_unmatched([]), quarantine=[])
+            state = load_profiles(tmp_path / "p").state
+        rows = np.flatnonzero(batch == b)
+        order += [u for u in dict.fromkeys(user[rows].tolist()) if u not in set(order)]
+        row_of = {u: r for r, u in enumerate(order)}
+        weighted_sum = state.weighted_sum
+        update_profiles(state, pl.Series([names[u] for u in order]),
+                        np.array([row_of[u] for u in user[rows]], np.int32), item[rows],
+                        ts[rows], signal[rows], unit)
+        if b == 2:  # loaded with room: the update wrote into the same buffer
+            assert np.shares_memory(state.weighted_sum, weighted_sum)
+    full = build_profiles(pl.Series(names), user, item, ts, signal, unit, config)
+    assert_same_profiles(state, full, np.array(order))
 
 
 def test_update_requires_the_known_users_first():
@@ -403,8 +446,9 @@ def test_a_batch_of_only_skips_updates_without_an_interest_fit():
     config = dataclasses.replace(PLAIN, interests=3)  # interests on: the fit must cope
     state, unit = build(config, *events(full_play(0, 0), full_play(1, 1)))
     skip = events((2, 3, 10.0, SKIP, 5_000.0))
-    updated, changed = update_profiles(state, pl.Series(["u0", "u1", "u2"]), *skip[:3],
-                                       event_signals(skip[3], skip[4], np.full(1, 240_000.0),
-                                                     config), unit)
-    assert changed.tolist() == [2] and not updated.has_profile[2]
-    np.testing.assert_array_equal(updated.weighted_sum[:2], state.weighted_sum)
+    before = state.weighted_sum.copy()
+    changed = update_profiles(state, pl.Series(["u0", "u1", "u2"]), *skip[:3],
+                              event_signals(skip[3], skip[4], np.full(1, 240_000.0), config),
+                              unit)
+    assert changed.tolist() == [2] and not state.has_profile[2]
+    np.testing.assert_array_equal(state.weighted_sum[:2], before)
