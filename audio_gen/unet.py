@@ -46,10 +46,12 @@ class UNetConfig:
     groups : int
         Groups of the group normalisation.
     position_embedding : bool
-        Add a fixed 2-D sine/cosine position code (mel row, time in frames) to the queries and
-        keys of every self-attention. Attention alone cannot tell near cells from far ones, and
-        convolutions only see a few cells; the code lets the coarse attention space note onsets
-        evenly, which is what a tempo is. Checkpoints from before it existed set it False.
+        Give the network a fixed 2-D sine/cosine position code (mel row, time in frames): added,
+        through a learned projection, to the features after the stem, and to the queries and
+        keys of every self-attention. Convolutions and attention are blind to absolute
+        position, so from pure noise nothing tells a cell where it lies; notes evenly spaced
+        at a caption's tempo are a pattern laid out in time, which needs exactly that.
+        Checkpoints from before it existed set it False.
     """
 
     n_mels: int = 128
@@ -254,6 +256,10 @@ class UNet(nn.Module):
         )
         self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
         self.stem = nn.Conv2d(cfg.patch_pixels, ch[0], 3, padding=1)
+        self.stem_position = nn.Linear(ch[0], ch[0]) if cfg.position_embedding else None
+        if self.stem_position is not None:  # starts as no change; learns what position adds
+            nn.init.zeros_(self.stem_position.weight)
+            nn.init.zeros_(self.stem_position.bias)
         self.down = nn.ModuleList()
         self.downsample = nn.ModuleList()
         for i, width in enumerate(ch):
@@ -323,6 +329,10 @@ class UNet(nn.Module):
         emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]))
         emb = emb + self.pooled_proj(pooled)  # (B, E)
         h = self.stem(self._fold(x))  # (B, C0, M/p0, T/p1)
+        if self.stem_position is not None:
+            height, width = h.shape[-2:]
+            code = grid_position_embedding(height, width, h.shape[1], self._cell(0))
+            h = h + self.stem_position(code.to(h.dtype)).T.reshape(1, -1, height, width)
         skips = []
         for i, (level, down) in enumerate(zip(self.down, self.downsample, strict=True)):
             h = level(h, emb, text, text_mask, self._cell(i))

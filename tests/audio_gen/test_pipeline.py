@@ -159,6 +159,7 @@ def test_position_code_lets_attention_tell_cells_apart():
 
 def test_checkpoints_saved_before_the_position_code_load_without_it():
     cfg = UNetConfig()
-    assert cfg.position_embedding
+    assert cfg.position_embedding and UNet(cfg).stem_position is not None
     saved = {k: v for k, v in cfg.to_dict().items() if k != "position_embedding"}
-    assert UNetConfig.from_dict(saved).position_embedding is False
+    old = UNetConfig.from_dict(saved)
+    assert old.position_embedding is False and UNet(old).stem_position is None
