@@ -50,8 +50,9 @@ class UNetConfig:
         through a learned projection, to the features after the stem, and to the queries and
         keys of every self-attention. Convolutions and attention are blind to absolute
         position, so from pure noise nothing tells a cell where it lies; notes evenly spaced
-        at a caption's tempo are a pattern laid out in time, which needs exactly that.
-        Checkpoints from before it existed set it False.
+        at a caption's tempo are a pattern laid out in time, which needs exactly that. Off in
+        the recipe: two full training runs with it did not improve tempo accuracy
+        (bench/README.md, "Experiments").
     """
 
     n_mels: int = 128
@@ -63,7 +64,7 @@ class UNetConfig:
     text_dim: int = 384
     emb_dim: int = 256
     groups: int = 16
-    position_embedding: bool = True
+    position_embedding: bool = False
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
@@ -106,8 +107,7 @@ class UNetConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown UNetConfig fields: {', '.join(unknown)}")
-        # Saved before the position code existed: those weights were trained without it.
-        return cls(**{"position_embedding": False, **values})
+        return cls(**values)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

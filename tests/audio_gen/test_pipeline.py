@@ -157,9 +157,9 @@ def test_position_code_lets_attention_tell_cells_apart():
     assert not torch.allclose(placed[..., 0, 0], placed[..., 1, 3], atol=1e-3)
 
 
-def test_checkpoints_saved_before_the_position_code_load_without_it():
+def test_the_position_code_is_an_option_that_older_checkpoints_lack():
     cfg = UNetConfig()
-    assert cfg.position_embedding and UNet(cfg).stem_position is not None
+    assert not cfg.position_embedding and UNet(cfg).stem_position is None
     saved = {k: v for k, v in cfg.to_dict().items() if k != "position_embedding"}
-    old = UNetConfig.from_dict(saved)
-    assert old.position_embedding is False and UNet(old).stem_position is None
+    assert UNetConfig.from_dict(saved) == cfg  # saved before the field existed
+    assert UNet(UNetConfig(position_embedding=True)).stem_position is not None
