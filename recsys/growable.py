@@ -17,13 +17,17 @@ SPARE = 0.25
 _MIN_SPARE = 1024
 
 
-def with_room(array: np.ndarray, spare: float = SPARE) -> np.ndarray:
-    """A writable copy of ``array`` that can later grow in place by ``spare`` of its rows.
+def _buffer(shape: tuple[int, ...], dtype: np.dtype, spare: float) -> np.ndarray:
+    """An uninitialised buffer of ``shape`` plus ``spare`` of its rows (and a minimum) more.
 
     The spare rows are allocated but never touched, so they cost address space, not memory.
     """
-    buffer = np.empty((len(array) + int(spare * len(array)) + _MIN_SPARE, *array.shape[1:]),
-                      array.dtype)
+    return np.empty((shape[0] + int(spare * shape[0]) + _MIN_SPARE, *shape[1:]), dtype)
+
+
+def with_room(array: np.ndarray, spare: float = SPARE) -> np.ndarray:
+    """A writable copy of ``array`` that can later grow in place by ``spare`` of its rows."""
+    buffer = _buffer(array.shape, array.dtype, spare)
     buffer[:len(array)] = array
     return buffer[:len(array)]
 
@@ -39,9 +43,7 @@ def load_npy_with_room(path: str | Path, spare: float = SPARE) -> np.ndarray:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(file)
         if fortran or dtype.hasobject or not shape:
             return with_room(np.load(path), spare)
-        n = shape[0]
-        buffer = np.empty((n + int(spare * n) + _MIN_SPARE, *shape[1:]), dtype)
-        view = buffer[:n]
+        view = _buffer(shape, dtype, spare)[:shape[0]]
         if view.nbytes and file.readinto(memoryview(view).cast("B")) != view.nbytes:
             raise ValueError(f"{path}: truncated .npy file (expected {view.nbytes} bytes)")
     return view

@@ -718,8 +718,7 @@ def update_profiles(
     old_latest = np.full(len(affected), -np.inf)
     known = affected < n_old
     old_latest[known] = state.last_ts[affected[known]]
-    latest = old_latest.copy()
-    np.maximum.at(latest, local, ts)
+    latest = np.maximum(old_latest, _latest(local, ts, len(affected)))
     is_affected = np.zeros(n_users, bool)
     is_affected[affected] = True
 
