@@ -191,8 +191,9 @@ def train_command(
             if "train" not in tasks:
                 tasks["train"] = progress.add_task("training", total=stats.total,
                                                    completed=stats.step - 1, info="")
+            tempo = "" if stats.tempo_loss is None else f"  tempo {stats.tempo_loss:.3f}"
             progress.update(tasks["train"], completed=stats.step,
-                            info=f"loss {stats.loss:.4f}  {stats.steps_per_s:.2f} it/s")
+                            info=f"loss {stats.loss:.4f}{tempo}  {stats.steps_per_s:.2f} it/s")
 
         try:
             result = train(cfg, run, encoder, data_folder=data, max_minutes=max_minutes,

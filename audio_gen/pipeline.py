@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from audio_gen.codec import MelCodec
+from audio_gen.rhythm import BPM_RANGE, FIRST_BEAT_S, beat_grid
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 from audio_gen.unet import UNet
@@ -33,7 +34,7 @@ MAX_STEPS = 1000
 def validate_request(
     text: str | None, seconds: float, steps: int, guidance: float, *,
     max_seconds: float = MAX_SECONDS, max_steps: int = MAX_STEPS, strength: float = 1.0,
-    have_embeddings: bool = False,
+    have_embeddings: bool = False, bpm: float | None = None,
 ) -> None:
     """Check generation arguments; raise ``ValueError`` naming the bad one and the valid range.
 
@@ -52,6 +53,9 @@ def validate_request(
         raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {guidance}")
     if not 0 < strength <= 1:
         raise ValueError(f"strength must be in (0, 1], got {strength}")
+    if bpm is not None and not (isinstance(bpm, int | float) and math.isfinite(bpm)
+                                and BPM_RANGE[0] <= bpm <= BPM_RANGE[1]):
+        raise ValueError(f"bpm must be from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g}, got {bpm}")
 
 
 @dataclass
@@ -67,12 +71,15 @@ class TextToMusicOutput:
     sample_rate : int
     timings : dict
         Seconds spent encoding the prompt, denoising and decoding.
+    bpm : float or None
+        The tempo of the beat clock (read from the prompt or given); None for a model without.
     """
 
     audio: np.ndarray
     spectrogram: torch.Tensor
     sample_rate: int
     timings: dict[str, float] = field(default_factory=dict)
+    bpm: float | None = None
 
     @property
     def seconds(self) -> float:
@@ -154,12 +161,13 @@ class TextToMusic:
     def check_inputs(
         self, text: str | None, seconds: float, steps: int, guidance: float,
         strength: float = 1.0, prompt_embeds: TextEmbedding | None = None,
+        bpm: float | None = None,
     ) -> None:
         """Raise ``ValueError`` with a message a user can act on for any bad argument."""
         validate_request(
             text, seconds, steps, guidance, max_seconds=self.max_seconds,
             max_steps=self.scheduler.num_train_timesteps, strength=strength,
-            have_embeddings=prompt_embeds is not None,
+            have_embeddings=prompt_embeds is not None, bpm=bpm,
         )
 
     def encode_prompt(self, text: str, negative_text: str | None = None) -> TextEmbedding:
@@ -172,20 +180,39 @@ class TextToMusic:
         multiple = self.unet.cfg.time_multiple
         return max(multiple, math.ceil(frames / multiple) * multiple)
 
-    def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float):
+    def beat_clock(
+        self, embeds: TextEmbedding, frames: int, guidance: float, bpm: float | None = None,
+    ) -> tuple[torch.Tensor | None, float | None]:
+        """The clock (1, 3, frames) to generate on and its BPM, or (None, None) for a model
+        without one. The tempo is ``bpm`` when given, else read from the prompt by the model's
+        tempo head; at guidance 0 the text plays no part, so it is read from the empty prompt.
+        """
+        if not self.unet.cfg.beat_clock:
+            return None, None
+        if bpm is None:
+            uncond, cond = embeds.split()
+            with torch.autocast("cpu", enabled=False):
+                bpm = float(self.unet.tempo.bpm((uncond if guidance == 0 else cond).pooled)[0])
+        frame_rate = self.sample_rate / self.codec.cfg.hop_length
+        clock = beat_grid(torch.tensor([bpm]), torch.tensor([FIRST_BEAT_S]), frames, frame_rate)
+        return clock, bpm
+
+    def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
+                 beat: torch.Tensor | None = None):
         """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``.
 
         Guidance 0 is the unconditional model alone and guidance 1 the conditional alone; both
-        skip the other half of the batch.
+        skip the other half of the batch. Both halves follow the same beat clock.
         """
         uncond, cond = embeds.split()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             if guidance == 0 or guidance == 1:
                 e = uncond if guidance == 0 else cond
-                out = self.unet(x, torch.tensor([t]), e.tokens, e.pooled, e.attention_mask())
+                out = self.unet(x, torch.tensor([t]), e.tokens, e.pooled, e.attention_mask(),
+                                beat)
                 return out.float()
             out = self.unet(x.expand(2, -1, -1, -1), torch.tensor([t, t]), embeds.tokens,
-                            embeds.pooled, embeds.attention_mask())
+                            embeds.pooled, embeds.attention_mask(), beat)
         out_uncond, out_cond = out.float().chunk(2)
         return out_uncond + guidance * (out_cond - out_uncond)
 
@@ -202,6 +229,7 @@ class TextToMusic:
         prompt_embeds: TextEmbedding | None = None,
         init_audio: np.ndarray | None = None,
         strength: float = 1.0,
+        bpm: float | None = None,
         callback: Callable[[int, int], None] | None = None,
     ) -> TextToMusicOutput:
         """Generate a clip.
@@ -227,6 +255,8 @@ class TextToMusic:
             Start from this clip instead of pure noise (a variation).
         strength : float
             With ``init_audio``: how much noise to add, 1 = all (ignore the clip).
+        bpm : float, optional
+            Tempo of the beat clock; by default the model reads it from the prompt.
         callback : callable, optional
             Called as ``callback(step, total)`` after each step.
 
@@ -235,7 +265,7 @@ class TextToMusic:
         TextToMusicOutput
         """
         # 1. check inputs
-        self.check_inputs(text, seconds, steps, guidance, strength, prompt_embeds)
+        self.check_inputs(text, seconds, steps, guidance, strength, prompt_embeds, bpm)
         started = time.perf_counter()
         samples = round(seconds * self.sample_rate)
         frames = self.frames_for(samples)
@@ -243,6 +273,7 @@ class TextToMusic:
         # 2. encode the prompt
         embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
             text, negative_text)
+        beat, bpm = self.beat_clock(embeds, frames, guidance, bpm)
         encoded = time.perf_counter()
 
         # 3. prepare the starting noise (and the clip to vary)
@@ -261,7 +292,7 @@ class TextToMusic:
 
         # 4. denoising loop
         for i, t in enumerate(timesteps.tolist()):
-            prediction = self._predict(x, t, embeds, guidance)
+            prediction = self._predict(x, t, embeds, guidance, beat)
             x = self.scheduler.step(prediction, t, x).prev_sample
             if callback is not None:
                 callback(i + 1, len(timesteps))
@@ -277,7 +308,7 @@ class TextToMusic:
                    "decode": done - denoised, "total": done - started}
         logger.info("generated %.1fs of audio in %.2fs (%s)", seconds, timings["total"], timings)
         return TextToMusicOutput(audio.numpy().astype(np.float32), image.clone(),
-                                 self.sample_rate, timings)
+                                 self.sample_rate, timings, bpm)
 
     # ------------------------------------------------------------------ variants
 

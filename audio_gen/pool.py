@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from audio_gen.codec import MelCodec
+from audio_gen.rhythm import estimate_beat
 from audio_gen.synth import caption, make_clip
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 
@@ -25,7 +26,8 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass
 class Pool:
-    """Images (N, 1, M, F) float16, caption ids (N, C) into the caption table of K entries."""
+    """Images (N, 1, M, F) float16, caption ids (N, C) into the caption table of K entries,
+    and each clip's beat: BPM and first beat in seconds (N,), NaN where unknown."""
 
     images: torch.Tensor
     caption_ids: torch.Tensor
@@ -33,6 +35,8 @@ class Pool:
     mask: torch.Tensor  # (K, L) bool
     pooled: torch.Tensor  # (K, D) float16
     captions: list[str]
+    bpm: torch.Tensor  # (N,) float32
+    first_beat: torch.Tensor  # (N,) float32
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -48,10 +52,15 @@ class Pool:
 
     def state(self) -> dict:
         return {"images": self.images, "caption_ids": self.caption_ids, "tokens": self.tokens,
-                "mask": self.mask, "pooled": self.pooled, "captions": self.captions}
+                "mask": self.mask, "pooled": self.pooled, "captions": self.captions,
+                "bpm": self.bpm, "first_beat": self.first_beat}
 
     @classmethod
     def from_state(cls, state: dict) -> Pool:
+        missing = sorted({"bpm", "first_beat"} - set(state))
+        if missing:
+            raise ValueError(f"the pool has no {', '.join(missing)} (built by an older version); "
+                             "delete pool.pt from the run folder to build it again")
         return cls(**state)
 
 
@@ -70,7 +79,8 @@ def encode_captions(
 
 
 def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
-              encoder: TextEncoder, on_progress: Progress | None) -> Pool:
+              beats: list[tuple[float, float]], encoder: TextEncoder,
+              on_progress: Progress | None) -> Pool:
     table = list(dict.fromkeys(c for cs in captions_per_clip for c in cs))
     position = {c: i + 1 for i, c in enumerate(table)}
     width = max(len(cs) for cs in captions_per_clip)
@@ -81,6 +91,8 @@ def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
     return Pool(
         images=torch.stack(images).half(), caption_ids=ids, tokens=embeds.tokens.half(),
         mask=embeds.mask, pooled=embeds.pooled.half(), captions=["", *table],
+        bpm=torch.tensor([b for b, _ in beats], dtype=torch.float32),
+        first_beat=torch.tensor([f for _, f in beats], dtype=torch.float32),
     )
 
 
@@ -109,26 +121,29 @@ def synth_pool(
     """
     rng = np.random.default_rng(seed)
     seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
-    images, captions = [], []
+    images, captions, beats = [], [], []
     for i in range(size):
         clip = make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
         texts = [clip.caption] + [caption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
         with torch.no_grad():
             images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames])
         captions.append(texts)
+        beats.append((clip.spec.bpm, clip.spec.first_beat))
         if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
             on_progress("synthesising clips", i + 1, size)
-    return _assemble(images, captions, encoder, on_progress)
+    return _assemble(images, captions, beats, encoder, on_progress)
 
 
 def folder_pool(
     clips: Sequence, frames: int, codec: MelCodec, encoder: TextEncoder,
     on_progress: Progress | None = None,
 ) -> Pool:
-    """A pool from :func:`audio_gen.folder_dataset.load_folder` clips."""
-    images = []
+    """A pool from :func:`audio_gen.folder_dataset.load_folder` clips; their beats are
+    estimated from the audio (:func:`audio_gen.rhythm.estimate_beat`)."""
+    images, beats = [], []
     for clip in clips:
+        beats.append(estimate_beat(clip.audio, codec.cfg.sample_rate))
         audio = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32))
         image = codec.encode(audio)[None, :, :frames]
         images.append(torch.nn.functional.pad(image, (0, frames - image.shape[-1]), value=-1.0))
-    return _assemble(images, [[clip.caption] for clip in clips], encoder, on_progress)
+    return _assemble(images, [[clip.caption] for clip in clips], beats, encoder, on_progress)

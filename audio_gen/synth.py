@@ -16,6 +16,8 @@ Attributes and what they change in the sound:
 - brightness: dark / bright (how fast the partials fall off; filtered noise for drums)
 - loudness: quiet (about -32 dBFS RMS) / loud (about -16 dBFS)
 - density: sparse (rests on some beats, short notes) / busy (a note on every beat, legato)
+- first beat: where the first onset falls (0-0.15 s); with the BPM it fixes the beat grid, which
+  training gives the denoiser as its beat clock (:mod:`audio_gen.rhythm`)
 
 Combinations listed in :data:`HELD_OUT` are never drawn for training; evaluation asks for them.
 """
@@ -36,6 +38,7 @@ MODES = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
 BRIGHTNESS = ("dark", "bright")
 LOUDNESS = {"quiet": -32.0, "loud": -16.0}  # target RMS in dBFS
 DENSITY = ("sparse", "busy")
+FIRST_BEAT_MAX_S = 0.15  # the first onset falls within this many seconds of the clip's start
 
 #: (instrument, tempo, register) combinations never drawn for training. Every single value
 #: still occurs in training, only these pairings are new at evaluation time.
@@ -65,6 +68,7 @@ class ClipSpec:
     brightness: str
     loudness: str
     density: str
+    first_beat: float = 0.0
 
     @property
     def combination(self) -> tuple[str, str, str | None]:
@@ -128,6 +132,7 @@ def _draw(rng: np.random.Generator, fixed: dict) -> ClipSpec:
         instrument=instrument, tempo=tempo, bpm=bpm, register=register, mode=mode,
         brightness=pick("brightness", BRIGHTNESS), loudness=pick("loudness", LOUDNESS),
         density=pick("density", DENSITY),
+        first_beat=float(fixed.get("first_beat", rng.uniform(0.0, FIRST_BEAT_MAX_S))),
     )
 
 
@@ -408,7 +413,7 @@ def render(
     """
     n = round(seconds * sample_rate)
     beat = 60.0 / spec.bpm
-    start = rng.uniform(0.0, 0.15)
+    start = spec.first_beat
     onsets = [round((start + i * beat) * sample_rate) for i in range(int((seconds - start) / beat)
                                                                     + 1)]
     onsets = [o for o in onsets if o < n]

@@ -26,6 +26,7 @@ import torch
 from audio_gen.checkpoint import load_state, save_model, save_state
 from audio_gen.codec import CodecConfig, MelCodec
 from audio_gen.pool import Pool, folder_pool, synth_pool
+from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
 from audio_gen.unet import UNet, UNetConfig
@@ -128,6 +129,7 @@ class StepStats:
     loss: float
     steps_per_s: float
     elapsed: float
+    tempo_loss: float | None = None  # the tempo head's, in standardised log-BPM squared
 
 
 @dataclass
@@ -269,25 +271,32 @@ def train(
     log = open(run_dir / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
     unet.train()
     losses: list[float] = []
+    tempo_losses: list[float] = []
     tick = time.perf_counter()
     try:
         last_step = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
         while step < last_step and time.perf_counter() < deadline:
-            loss = _train_step(cfg, unet, optimiser, scheduler, pool, rng, generator, step)
+            loss, tempo_loss = _train_step(cfg, unet, optimiser, scheduler, pool, rng,
+                                           generator, step)
             step += 1
             decay = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
                 for e, p in zip(ema.parameters(), unet.parameters(), strict=True):
                     e.lerp_(p, 1 - decay)
             losses.append(loss)
+            if tempo_loss is not None:
+                tempo_losses.append(tempo_loss)
             now = time.perf_counter()
             rate = 1.0 / max(now - tick, 1e-9)
             tick = now
             if on_step is not None:
-                on_step(StepStats(step, cfg.steps, loss, rate, elapsed + now - chunk_start))
+                on_step(StepStats(step, cfg.steps, loss, rate, elapsed + now - chunk_start,
+                                  tempo_loss))
             if step % 25 == 0 or step == cfg.steps:
                 last_loss = float(np.mean(losses[-25:]))
-                log.write(json.dumps({"step": step, "loss": round(last_loss, 5),
+                tempo = {"tempo_loss": round(float(np.mean(tempo_losses[-25:])), 5)
+                         } if tempo_losses else {}
+                log.write(json.dumps({"step": step, "loss": round(last_loss, 5), **tempo,
                                       "elapsed": round(elapsed + now - chunk_start, 1)}) + "\n")
                 log.flush()
             if step % cfg.checkpoint_every == 0:
@@ -301,7 +310,10 @@ def train(
     return TrainResult(step, step >= cfg.steps, last_loss, total, run_dir / "model")
 
 
-def _train_step(cfg, unet, optimiser, scheduler, pool, rng, generator, step) -> float:
+def _train_step(
+    cfg, unet, optimiser, scheduler, pool, rng, generator, step
+) -> tuple[float, float | None]:
+    """One optimiser step; returns the diffusion loss and the tempo head's loss."""
     index = torch.from_numpy(rng.integers(len(pool), size=cfg.batch_size))
     choice = torch.from_numpy(rng.integers(cfg.captions_per_clip, size=cfg.batch_size))
     drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.uncond_prob)
@@ -310,13 +322,20 @@ def _train_step(cfg, unet, optimiser, scheduler, pool, rng, generator, step) -> 
     t = torch.randint(0, scheduler.num_train_timesteps, (cfg.batch_size,), generator=generator)
     noisy = scheduler.add_noise(x0, noise, t)
     target = scheduler.training_target(x0, noise, t)
+    beat = None
+    if cfg.unet.beat_clock:
+        beat = beat_grid(pool.bpm[index], pool.first_beat[index], x0.shape[-1],
+                         cfg.codec.sample_rate / cfg.codec.hop_length)  # (B, 3, F)
     for group in optimiser.param_groups:
         group["lr"] = learning_rate(cfg, step)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-        prediction = unet(noisy, t, text.tokens, text.pooled, text.mask)
+        prediction = unet(noisy, t, text.tokens, text.pooled, text.mask, beat)
     loss = torch.nn.functional.mse_loss(prediction.float(), target)
+    tempo_loss = None
+    if unet.tempo is not None:  # its own parameters, so the sum trains each on its own loss
+        tempo_loss = unet.tempo.loss(text.pooled, pool.bpm[index])
     optimiser.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if tempo_loss is None else loss + tempo_loss).backward()
     torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
     optimiser.step()
-    return float(loss.detach())
+    return float(loss.detach()), None if tempo_loss is None else float(tempo_loss.detach())

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from audio_gen.rhythm import BEAT_CHANNELS, TempoHead
+
 
 @dataclass
 class UNetConfig:
@@ -53,6 +55,11 @@ class UNetConfig:
         at a caption's tempo are a pattern laid out in time, which needs exactly that. Off in
         the recipe: two full training runs with it did not improve tempo accuracy
         (bench/README.md, "Experiments").
+    beat_clock : bool
+        Take a beat clock (:func:`audio_gen.rhythm.beat_grid`) as extra input channels beside
+        the noisy image, and carry a :class:`audio_gen.rhythm.TempoHead` that reads the tempo a
+        prompt asks for. Without it the network spaced notes at one irregular rate whatever
+        the caption said.
     """
 
     n_mels: int = 128
@@ -65,6 +72,7 @@ class UNetConfig:
     emb_dim: int = 256
     groups: int = 16
     position_embedding: bool = False
+    beat_clock: bool = True
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
@@ -255,7 +263,9 @@ class UNet(nn.Module):
             nn.Linear(ch[0], cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim)
         )
         self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
-        self.stem = nn.Conv2d(cfg.patch_pixels, ch[0], 3, padding=1)
+        self.in_channels = 1 + (BEAT_CHANNELS if cfg.beat_clock else 0)
+        self.stem = nn.Conv2d(self.in_channels * cfg.patch_pixels, ch[0], 3, padding=1)
+        self.tempo = TempoHead(cfg.text_dim) if cfg.beat_clock else None
         self.stem_position = nn.Linear(ch[0], ch[0]) if cfg.position_embedding else None
         if self.stem_position is not None:  # starts as no change; learns what position adds
             nn.init.zeros_(self.stem_position.weight)
@@ -296,6 +306,7 @@ class UNet(nn.Module):
         text: torch.Tensor,
         pooled: torch.Tensor,
         text_mask: torch.Tensor | None = None,
+        beat: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run the denoiser.
 
@@ -312,6 +323,8 @@ class UNet(nn.Module):
         text_mask : Tensor (B, L), optional
             Bool: True where a token is real, False on padding; or float: an additive
             attention bias (``-inf`` on padding), as :meth:`TextEmbedding.attention_mask` gives.
+        beat : Tensor (B or 1, 3, T), optional
+            The beat clock, with ``cfg.beat_clock`` (zeros, i.e. no beat, when not given).
 
         Returns
         -------
@@ -328,6 +341,12 @@ class UNet(nn.Module):
             t = t.expand(x.shape[0])
         emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]))
         emb = emb + self.pooled_proj(pooled)  # (B, E)
+        if self.cfg.beat_clock:
+            if beat is None:
+                beat = x.new_zeros(1, BEAT_CHANNELS, frames)
+            # The clock is the same in every mel row: each patch sees its frames' beat phase.
+            beat = beat.to(x.dtype)[:, :, None, :].expand(x.shape[0], -1, m, -1)
+            x = torch.cat([x, beat], dim=1)  # (B, 1+3, M, T)
         h = self.stem(self._fold(x))  # (B, C0, M/p0, T/p1)
         if self.stem_position is not None:
             height, width = h.shape[-2:]
@@ -355,10 +374,10 @@ class UNet(nn.Module):
         return self.cfg.patch[0] * 2**level, self.cfg.patch[1] * 2**level
 
     def _fold(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, M, T) -> (B, p0*p1, M/p0, T/p1): each patch's pixels become channels."""
-        (p0, p1), (b, _, m, t) = self.cfg.patch, x.shape
-        x = x.reshape(b, m // p0, p0, t // p1, p1)
-        return x.permute(0, 2, 4, 1, 3).reshape(b, p0 * p1, m // p0, t // p1)
+        """(B, C, M, T) -> (B, C*p0*p1, M/p0, T/p1): each patch's pixels become channels."""
+        (p0, p1), (b, c, m, t) = self.cfg.patch, x.shape
+        x = x.reshape(b, c, m // p0, p0, t // p1, p1)
+        return x.permute(0, 1, 3, 5, 2, 4).reshape(b, c * p0 * p1, m // p0, t // p1)
 
     def _unfold(self, h: torch.Tensor) -> torch.Tensor:
         """The inverse of :meth:`_fold`."""

@@ -1,0 +1,120 @@
+"""The beat clock: a tempo and a first beat, laid out frame by frame for the denoiser to follow.
+
+Why it exists: a denoiser of convolutions and attention learns what notes sound like long before
+it learns to space them evenly. Asked for "slow" music, the U-Net without a clock placed notes at
+one irregular rate whatever the caption said (tempo accuracy 0.35 of the ceiling, with the other
+attributes near 0.9). Mustango (Melechovsky et al., 2023) met the same problem and answered it
+the same way: predict the beats from the text, then condition the diffusion model on them.
+
+Here the tempo is read from the prompt by a small head on the text encoder's pooled vector
+(:class:`TempoHead`, trained with the denoiser on the captions' true BPM), or given outright
+(``--bpm``). Training lays out each clip's real beat grid; generation lays out the predicted one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+#: Channels of the clock: a pulse on every beat, and the cosine and sine of the beat phase.
+BEAT_CHANNELS = 3
+#: Where generation puts the first beat (training clips start within 0-0.15 s).
+FIRST_BEAT_S = 0.05
+BPM_RANGE = (30.0, 300.0)
+
+_LOG_BPM_CENTRE = math.log(100.0)
+_LOG_BPM_SCALE = 0.5
+
+
+def beat_grid(
+    bpm: torch.Tensor, first_beat: torch.Tensor, frames: int, frame_rate: float,
+    width: float = 1.0,
+) -> torch.Tensor:
+    """The clock of a batch of clips, one column per spectrogram frame.
+
+    Parameters
+    ----------
+    bpm : Tensor (B,)
+        Beats per minute; NaN (or <= 0) where the beat is unknown, which gives an all-zero clock.
+    first_beat : Tensor (B,)
+        Time of the first beat in seconds.
+    frames : int
+        Frames of the spectrogram (frame ``k`` is centred at ``k / frame_rate`` seconds).
+    frame_rate : float
+        Frames per second.
+    width : float
+        Standard deviation of each pulse, in frames.
+
+    Returns
+    -------
+    Tensor (B, 3, frames)
+        Pulse (1 on a beat, falling off within a frame or two; none before the first beat),
+        cos and sin of 2 pi x the beat phase.
+    """
+    bpm = torch.as_tensor(bpm, dtype=torch.float32).reshape(-1, 1)
+    first_beat = torch.as_tensor(first_beat, dtype=torch.float32).reshape(-1, 1)
+    known = torch.isfinite(bpm) & (bpm > 0) & torch.isfinite(first_beat)
+    bpm = torch.where(known, bpm, torch.ones_like(bpm))
+    first_beat = torch.where(known, first_beat, torch.zeros_like(first_beat))
+    seconds = torch.arange(frames, dtype=torch.float32)[None] / frame_rate  # (1, T)
+    phase = (seconds - first_beat) * bpm / 60.0  # beats since the first beat, (B, T)
+    frames_per_beat = 60.0 * frame_rate / bpm
+    distance = (phase - torch.round(phase)) * frames_per_beat  # frames to the nearest beat
+    pulse = torch.exp(-0.5 * (distance / width) ** 2) * (phase > -0.5)
+    angle = 2.0 * math.pi * phase
+    grid = torch.stack([pulse, torch.cos(angle), torch.sin(angle)], dim=1)  # (B, 3, T)
+    return grid * known[:, :, None]
+
+
+def estimate_beat(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """BPM and first beat (seconds) of a clip, for audio that comes without them.
+
+    The tempo is :func:`audio_gen.analysis.tempo`; the first beat is the phase whose pulse train
+    at that tempo collects the most onset strength. Returns NaNs when no beat is heard.
+    """
+    from audio_gen.analysis import onset_strength, tempo
+
+    bpm = tempo(audio, sample_rate)
+    if bpm is None:
+        return math.nan, math.nan
+    hop = 128
+    onset = onset_strength(audio, sample_rate, hop)
+    frame_rate = sample_rate / hop
+    period = 60.0 * frame_rate / bpm
+    offsets = np.arange(int(np.ceil(period)))
+    beats = np.arange(0.0, len(onset), period)
+    index = np.round(offsets[:, None] + beats[None, :]).astype(int)
+    scores = np.where(index < len(onset), onset[np.minimum(index, len(onset) - 1)], 0.0).sum(1)
+    return float(bpm), float(offsets[int(np.argmax(scores))] / frame_rate)
+
+
+class TempoHead(nn.Module):
+    """Reads the tempo a prompt asks for from its pooled text vector.
+
+    A small MLP predicting log-BPM, trained with the denoiser (:meth:`loss`) on the captions of
+    the training clips; for the empty prompt it learns the average tempo.
+    """
+
+    def __init__(self, text_dim: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Standardised log-BPM, (B, text_dim) -> (B,)."""
+        return self.net(pooled.float()).squeeze(-1)
+
+    def bpm(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Predicted beats per minute, (B,)."""
+        value = torch.exp(self(pooled) * _LOG_BPM_SCALE + _LOG_BPM_CENTRE)
+        return value.clamp(*BPM_RANGE)
+
+    def loss(self, pooled: torch.Tensor, bpm: torch.Tensor) -> torch.Tensor:
+        """Mean squared error in standardised log-BPM over the clips whose BPM is known."""
+        known = torch.isfinite(bpm) & (bpm > 0)
+        if not bool(known.any()):
+            return pooled.new_zeros(())
+        target = (torch.log(bpm[known]) - _LOG_BPM_CENTRE) / _LOG_BPM_SCALE
+        return torch.nn.functional.mse_loss(self(pooled[known]), target)
