@@ -136,7 +136,8 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
     expected = index.get("sha256", {}).get(WEIGHTS)
     if verify and expected and sha256_file(weights) != expected:
         raise CheckpointError(f"{weights}: checksum differs from {INDEX}; the file is damaged")
-    unet = UNet(UNetConfig.from_dict(index["unet"]))
+    # A model saved before the beat clock existed has no such key, and no clock.
+    unet = UNet(UNetConfig.from_dict({"beat_clock": False, **index["unet"]}))
     state = torch.load(weights, map_location="cpu", weights_only=True)
     unet.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     text = index["text_encoder"]

@@ -81,6 +81,8 @@ def generate(
     mix_with: Annotated[str | None, typer.Option(
         help="A second prompt to mix with TEXT (embedding interpolation).")] = None,
     mix: Annotated[float, typer.Option(help="With --mix-with: 0 is TEXT, 1 the other.")] = 0.5,
+    bpm: Annotated[float | None, typer.Option(
+        help="Tempo in beats per minute (default: read from TEXT by the model).")] = None,
     model: ModelOption = DEFAULT_MODEL,
     sampler: SamplerOption = "ddim",
     threads: ThreadsOption = DEFAULT_THREADS,
@@ -93,7 +95,7 @@ def generate(
     if out.suffix.lower() != ".wav":
         raise _fail(f"--out must name a .wav file, got {out}")
     try:
-        validate_request(text, seconds, steps, guidance, max_seconds=MAX_SECONDS)
+        validate_request(text, seconds, steps, guidance, max_seconds=MAX_SECONDS, bpm=bpm)
         if not 0 < strength <= 1:
             raise ValueError(f"--strength must be in (0, 1], got {strength}")
         if not 0 <= mix <= 1:
@@ -108,7 +110,7 @@ def generate(
         pipe = _pipeline(model, sampler, bf16)
     loaded = time.perf_counter()
     kwargs = {"seconds": seconds, "steps": steps, "guidance": guidance, "seed": seed,
-              "negative_text": negative}
+              "negative_text": negative, "bpm": bpm}
     try:
         with console.status(f"generating {seconds:g}s ({steps} steps)"):
             if variation_of is not None:
@@ -127,14 +129,16 @@ def generate(
         raise _fail(str(error)) from None
     write_wav(out, result.audio, result.sample_rate)
     took = result.timings["total"]
+    tempo = "" if result.bpm is None else f" at {result.bpm:.0f} BPM"
     console.print(
-        f"generated {result.seconds:.2f}s of audio in {took:.2f}s "
+        f"generated {result.seconds:.2f}s of audio in {took:.2f}s{tempo} "
         f"(real-time factor {result.seconds / took:.2f}; model load "
         f"{loaded - started:.1f}s; total {time.perf_counter() - started:.1f}s) -> [bold]{out}[/]"
     )
     if json_output:
         print(json.dumps({"out": str(out), "seconds": result.seconds,
                           "sample_rate": result.sample_rate, "timings": result.timings,
+                          "bpm": result.bpm,
                           "load_seconds": loaded - started}))
 
 

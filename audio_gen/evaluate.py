@@ -161,11 +161,13 @@ def evaluate(
             out = pipeline(text, cfg.seconds, cfg.steps, cfg.guidance, seed=cfg.seed + s)
             real_time.append(cfg.seconds / out.timings["total"])
             labels, values = _measured(out.audio, sr, spec)
+            values["clock_bpm"] = out.bpm
             items.append(EvalItem(text, spec, "generated", cfg.seed + s, labels, values,
                                   out.spectrogram))
             generated.append(out.spectrogram)
         out = pipeline(text, cfg.seconds, cfg.steps, 0.0, seed=cfg.seed)
         labels, values = _measured(out.audio, sr, spec)
+        values["clock_bpm"] = out.bpm
         items.append(EvalItem(text, spec, "floor", cfg.seed, labels, values, out.spectrogram))
         diversity_generated.append(_mean_pairwise(generated))
         diversity_real.append(_mean_pairwise(real_images))

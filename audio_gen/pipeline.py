@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from audio_gen.codec import MelCodec
-from audio_gen.rhythm import BPM_RANGE, FIRST_BEAT_S, beat_grid
+from audio_gen.rhythm import BPM_RANGE, FIRST_BEAT_S, beat_grid, estimate_beat
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 from audio_gen.unet import UNet
@@ -182,6 +182,7 @@ class TextToMusic:
 
     def beat_clock(
         self, embeds: TextEmbedding, frames: int, guidance: float, bpm: float | None = None,
+        first_beat: float = FIRST_BEAT_S,
     ) -> tuple[torch.Tensor | None, float | None]:
         """The clock (1, 3, frames) to generate on and its BPM, or (None, None) for a model
         without one. The tempo is ``bpm`` when given, else read from the prompt by the model's
@@ -194,7 +195,7 @@ class TextToMusic:
             with torch.autocast("cpu", enabled=False):
                 bpm = float(self.unet.tempo.bpm((uncond if guidance == 0 else cond).pooled)[0])
         frame_rate = self.sample_rate / self.codec.cfg.hop_length
-        clock = beat_grid(torch.tensor([bpm]), torch.tensor([FIRST_BEAT_S]), frames, frame_rate)
+        clock = beat_grid(torch.tensor([bpm]), torch.tensor([first_beat]), frames, frame_rate)
         return clock, bpm
 
     def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
@@ -230,6 +231,7 @@ class TextToMusic:
         init_audio: np.ndarray | None = None,
         strength: float = 1.0,
         bpm: float | None = None,
+        first_beat: float = FIRST_BEAT_S,
         callback: Callable[[int, int], None] | None = None,
     ) -> TextToMusicOutput:
         """Generate a clip.
@@ -257,6 +259,8 @@ class TextToMusic:
             With ``init_audio``: how much noise to add, 1 = all (ignore the clip).
         bpm : float, optional
             Tempo of the beat clock; by default the model reads it from the prompt.
+        first_beat : float
+            Time of the first beat in seconds.
         callback : callable, optional
             Called as ``callback(step, total)`` after each step.
 
@@ -273,7 +277,7 @@ class TextToMusic:
         # 2. encode the prompt
         embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
             text, negative_text)
-        beat, bpm = self.beat_clock(embeds, frames, guidance, bpm)
+        beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat)
         encoded = time.perf_counter()
 
         # 3. prepare the starting noise (and the clip to vary)
@@ -325,9 +329,16 @@ class TextToMusic:
         """A variation of ``audio`` (at the pipeline's sample rate) steered by ``text``.
 
         ``strength`` near 0 keeps the clip, 1 ignores it. Other arguments as for ``__call__``;
-        the length defaults to the clip's.
+        the length defaults to the clip's, and the beat to the one heard in the clip (unless
+        ``bpm`` is given), so that the variation keeps its rhythm.
         """
         kwargs.setdefault("seconds", len(audio) / self.sample_rate)
+        if self.unet.cfg.beat_clock and kwargs.get("bpm") is None:
+            bpm, first_beat = estimate_beat(np.asarray(audio, dtype=np.float32),
+                                            self.sample_rate)
+            if math.isfinite(bpm):
+                kwargs.update(bpm=min(max(bpm, BPM_RANGE[0]), BPM_RANGE[1]),
+                              first_beat=first_beat)
         return self(text, init_audio=audio, strength=strength, **kwargs)
 
     def interpolate(

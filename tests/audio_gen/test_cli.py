@@ -39,6 +39,10 @@ def test_generate_writes_a_wav_of_the_requested_length(tiny_model_dir, tmp_path)
     assert "real-time factor" in result.stderr
     facts = json.loads(result.stdout)
     assert facts["seconds"] == 1.0 and facts["timings"]["total"] > 0
+    assert 30 <= facts["bpm"] <= 300 and f"at {facts['bpm']:.0f} BPM" in result.stderr
+    result = run("generate", "a slow piano melody", "--out", out, "--seconds", "1", "--steps",
+                 "2", "--bpm", "90", "--model", tiny_model_dir, "--json")
+    assert json.loads(result.stdout)["bpm"] == 90.0 and "at 90 BPM" in result.stderr
     run("generate", "fast drums", "--out", tmp_path / "y.wav", "--seconds", "0.75", "--steps",
         "2", "--model", tiny_model_dir, "--sampler", "dpm++", "--seed", "3")
     assert wav_header(tmp_path / "y.wav")[3] == 12_000
@@ -64,6 +68,7 @@ def test_generate_variation_and_mix(tiny_model_dir, tmp_path):
     (["piano", "--out", "x.wav", "--steps", "0"], "steps must be an integer from 1 to 1000"),
     (["piano", "--out", "x.wav", "--steps", "5000"], "steps must be an integer from 1 to 1000"),
     (["piano", "--out", "x.wav", "--guidance", "-1"], "guidance must be in"),
+    (["piano", "--out", "x.wav", "--bpm", "500"], "bpm must be from 30 to 300"),
     (["piano", "--out", "x.mp3"], "--out must name a .wav file"),
     (["piano", "--out", "x.wav", "--model", "nowhere"], "no model_index.json"),
 ])

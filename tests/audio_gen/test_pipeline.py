@@ -41,6 +41,31 @@ def test_text_and_guidance_change_the_output(tiny_pipeline):
     assert not torch.equal(negative.spectrogram, piano)
 
 
+def test_the_beat_clock_follows_the_prompt_or_the_given_bpm(tiny_pipeline):
+    kw = {"seconds": 1.0, "steps": 2, "seed": 1}
+    read = tiny_pipeline("slow piano", **kw)
+    assert 30.0 <= read.bpm <= 300.0  # read from the prompt by the (untrained) tempo head
+    slow = tiny_pipeline("slow piano", bpm=60.0, **kw)
+    fast = tiny_pipeline("slow piano", bpm=150.0, **kw)
+    assert (slow.bpm, fast.bpm) == (60.0, 150.0)
+    assert not torch.equal(slow.spectrogram, fast.spectrogram)  # the denoiser sees the clock
+    # At guidance 0 the text plays no part, in the clock's tempo either.
+    assert tiny_pipeline("slow piano", guidance=0.0, **kw).bpm == \
+        tiny_pipeline("fast drums", guidance=0.0, **kw).bpm
+
+
+def test_a_variation_keeps_the_beat_of_its_clip(tiny_pipeline):
+    from audio_gen.synth import render, sample_spec
+
+    rng = np.random.default_rng(4)
+    spec = sample_spec(rng, held_out="any", fixed={"instrument": "guitar", "tempo": "fast",
+                                                    "density": "busy"})
+    clip = render(spec, 3.0, 16_000, rng)
+    out = tiny_pipeline.variation(clip, "fast guitar", strength=0.5, steps=2, seed=0)
+    assert out.bpm == pytest.approx(spec.bpm, rel=0.04)
+    assert tiny_pipeline.variation(clip, "fast guitar", steps=2, bpm=100.0).bpm == 100.0
+
+
 def test_variation_stays_closer_to_the_clip_at_low_strength(tiny_pipeline):
     source = tiny_pipeline("slow piano", seconds=0.5, steps=4, seed=3)
     image = tiny_pipeline.encode_audio(source.audio, source.spectrogram.shape[-1] + 0)[0, 0]
@@ -95,6 +120,8 @@ def test_encoder_cache_returns_the_same_embedding():
     ({"steps": 1001}, "steps must be an integer from 1 to 1000"),
     ({"steps": 2.5}, "steps must be an integer"),
     ({"guidance": -1.0}, "guidance must be in"),
+    ({"bpm": 10.0}, "bpm must be from 30 to 300"),
+    ({"bpm": float("nan")}, "bpm must be from 30 to 300"),
 ])
 def test_bad_input_gives_a_clear_error(tiny_pipeline, kwargs, message):
     args = {"text": "a slow piano melody", "seconds": 1.0, "steps": 2, "guidance": 3.0, **kwargs}
@@ -163,3 +190,21 @@ def test_the_position_code_is_an_option_that_older_checkpoints_lack():
     saved = {k: v for k, v in cfg.to_dict().items() if k != "position_embedding"}
     assert UNetConfig.from_dict(saved) == cfg  # saved before the field existed
     assert UNet(UNetConfig(position_embedding=True)).stem_position is not None
+
+
+def test_a_model_saved_before_the_beat_clock_loads_without_one(tiny_model_dir):
+    import json
+
+    from audio_gen.checkpoint import INDEX, load_model
+    from audio_gen.unet import UNetConfig as Config
+
+    assert load_model(tiny_model_dir).unet.cfg.beat_clock
+    index = json.loads((tiny_model_dir / INDEX).read_text())
+    del index["unet"]["beat_clock"]
+    unet = UNet(Config.from_dict({**index["unet"], "beat_clock": False}))
+    torch.save(unet.state_dict(), tiny_model_dir / "unet.pt")
+    del index["sha256"]
+    (tiny_model_dir / INDEX).write_text(json.dumps(index))
+    old = load_model(tiny_model_dir).unet
+    assert not old.cfg.beat_clock and old.tempo is None
+    assert old.stem.in_channels == old.cfg.patch_pixels  # the noisy image alone
