@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from recsys.settings import reject_unknown
+
 
 @dataclass(frozen=True)
 class CodecConfig:
@@ -52,9 +54,7 @@ class CodecConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> CodecConfig:
-        unknown = sorted(set(values) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"unknown CodecConfig fields: {', '.join(unknown)}")
+        reject_unknown(cls, values, "codec")
         return cls(**values)
 
     def frames(self, samples: int) -> int:

@@ -16,7 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
 from audio_gen.unet import UNet, UNetConfig
+from recsys.settings import reject_unknown
 
 logger = logging.getLogger(__name__)
 
@@ -99,10 +100,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown training settings: {', '.join(unknown)}")
+        reject_unknown(cls, values, "training")
         if isinstance(values.get("unet"), dict):
             values["unet"] = UNetConfig.from_dict(values["unet"])
         if isinstance(values.get("codec"), dict):

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audio_gen.rhythm import BEAT_CHANNELS, TempoHead
+from recsys.settings import reject_unknown
 
 
 @dataclass
@@ -111,10 +112,7 @@ class UNetConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown UNetConfig fields: {', '.join(unknown)}")
+        reject_unknown(cls, values, "U-Net")
         return cls(**values)
 
 

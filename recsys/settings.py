@@ -21,14 +21,19 @@ class Settings:
     @classmethod
     def from_dict(cls, values: dict[str, Any], source: str = "config") -> Self:
         """Build from a dict (a TOML table, a JSON object); unknown keys are an error, not noise."""
-        known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"{source}: unknown {cls.kind} setting(s) {unknown}; "
-                f"expected some of {sorted(known)}"
-            )
+        reject_unknown(cls, values, cls.kind, source)
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def reject_unknown(cls: type, values: dict[str, Any], kind: str, source: str | None = None) -> None:
+    """Raise ``ValueError`` when ``values`` has keys that are not fields of the dataclass
+    ``cls``: a misspelt setting is an error, not something silently ignored."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        where = f"{source}: " if source else ""
+        raise ValueError(f"{where}unknown {kind} setting(s): {', '.join(unknown)}; "
+                         f"expected some of: {', '.join(sorted(known))}")

@@ -107,7 +107,7 @@ def test_train_rejects_a_bad_config(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
     result = run("audio", "train", "--run", tmp_path / "run", "--config", config, code=2)
-    assert "unknown training settings: stepz" in result.stderr
+    assert "unknown training setting(s): stepz" in result.stderr
 
 
 def test_folder_dataset_errors_name_the_row(tmp_path):

@@ -160,7 +160,7 @@ def test_unet_shapes_and_config_checks():
         UNetConfig(n_mels=36, patch=[4, 4], channels=[16, 32], attention=[False, True])
     with pytest.raises(ValueError, match="one per level"):
         UNetConfig(channels=[16, 32], attention=[True])
-    with pytest.raises(ValueError, match="unknown UNetConfig"):
+    with pytest.raises(ValueError, match="unknown U-Net setting"):
         UNetConfig.from_dict({"depth": 3})
 
 

@@ -75,7 +75,7 @@ def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
 
 
 def test_config_checks_and_learning_rate_schedule():
-    with pytest.raises(ValueError, match="unknown training settings: lr"):
+    with pytest.raises(ValueError, match=r"unknown training setting\(s\): lr"):
         TrainConfig.from_dict({"lr": 1.0})
     cfg = TrainConfig.from_dict({"steps": 100, "warmup_steps": 10, "learning_rate": 1.0,
                                  "min_lr_ratio": 0.1, "unet": {"channels": [64, 128, 192]}})
