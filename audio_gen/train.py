@@ -51,6 +51,9 @@ class TrainConfig:
         AdamW weight decay; gradient norm clip.
     ema_decay : float
         Decay of the exponential moving average of the weights (the published model).
+    tempo_learning_rate : float
+        Adam learning rate of the tempo head (its own optimiser: it is small, reads frozen
+        text states, and needs no warm-up or decay).
     uncond_prob : float
         Share of captions replaced by the empty prompt (teaches the unconditional model that
         classifier-free guidance needs).
@@ -81,6 +84,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     ema_decay: float = 0.999
+    tempo_learning_rate: float = 3e-3
     uncond_prob: float = 0.1
     pool_size: int = 6000
     captions_per_clip: int = 2
@@ -234,8 +238,10 @@ def train(
     torch.manual_seed(cfg.seed)
     unet = UNet(cfg.unet)
     ema = copy.deepcopy(unet).requires_grad_(False)
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=cfg.learning_rate,
-                                  weight_decay=cfg.weight_decay)
+    denoiser = [p for name, p in unet.named_parameters() if not name.startswith("tempo.")]
+    optimiser = torch.optim.AdamW(denoiser, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    tempo_optimiser = (torch.optim.Adam(unet.tempo.parameters(), lr=cfg.tempo_learning_rate)
+                       if unet.tempo is not None else None)
     rng = np.random.default_rng(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     step, elapsed, last_loss = 0, 0.0, None
@@ -244,6 +250,8 @@ def train(
         unet.load_state_dict(state["unet"])
         ema.load_state_dict(state["ema"])
         optimiser.load_state_dict(state["optimiser"])
+        if tempo_optimiser is not None:
+            tempo_optimiser.load_state_dict(state["tempo_optimiser"])
         rng.bit_generator.state = state["numpy_rng"]
         generator.set_state(state["torch_rng"])
         step, elapsed, last_loss = state["step"], state["elapsed"], state.get("loss")
@@ -253,6 +261,7 @@ def train(
         save_state(run_dir / "training_state.pt", {
             "unet": unet.state_dict(), "ema": ema.state_dict(),
             "optimiser": optimiser.state_dict(), "numpy_rng": rng.bit_generator.state,
+            "tempo_optimiser": None if tempo_optimiser is None else tempo_optimiser.state_dict(),
             "torch_rng": generator.get_state(), "step": step,
             "elapsed": elapsed + time.perf_counter() - chunk_start, "loss": last_loss,
         })
@@ -274,8 +283,8 @@ def train(
     try:
         last_step = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
         while step < last_step and time.perf_counter() < deadline:
-            loss, tempo_loss = _train_step(cfg, unet, optimiser, scheduler, pool, rng,
-                                           generator, step)
+            loss, tempo_loss = _train_step(cfg, unet, optimiser, tempo_optimiser, scheduler,
+                                           pool, rng, generator, step)
             step += 1
             decay = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
@@ -309,7 +318,7 @@ def train(
 
 
 def _train_step(
-    cfg, unet, optimiser, scheduler, pool, rng, generator, step
+    cfg, unet, optimiser, tempo_optimiser, scheduler, pool, rng, generator, step
 ) -> tuple[float, float | None]:
     """One optimiser step; returns the diffusion loss and the tempo head's loss."""
     index = torch.from_numpy(rng.integers(len(pool), size=cfg.batch_size))
@@ -330,10 +339,13 @@ def _train_step(
         prediction = unet(noisy, t, text.tokens, text.pooled, text.mask, beat)
     loss = torch.nn.functional.mse_loss(prediction.float(), target)
     tempo_loss = None
-    if unet.tempo is not None:  # its own parameters, so the sum trains each on its own loss
-        tempo_loss = unet.tempo.loss(text.pooled, pool.bpm[index])
+    if tempo_optimiser is not None:  # its own parameters: the sum trains each on its own loss
+        tempo_loss = unet.tempo.loss(text.tokens, text.mask, pool.bpm[index])
+        tempo_optimiser.zero_grad(set_to_none=True)
     optimiser.zero_grad(set_to_none=True)
     (loss if tempo_loss is None else loss + tempo_loss).backward()
-    torch.nn.utils.clip_grad_norm_(unet.parameters(), cfg.grad_clip)
+    torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], cfg.grad_clip)
     optimiser.step()
+    if tempo_optimiser is not None:
+        tempo_optimiser.step()
     return float(loss.detach()), None if tempo_loss is None else float(tempo_loss.detach())

@@ -51,18 +51,27 @@ def test_the_beat_of_a_synthesised_clip_is_recovered(tempo):
 
 def test_the_tempo_head_learns_the_tempo_a_prompt_asks_for():
     torch.manual_seed(0)
-    words = torch.randn(3, 16)  # three tempo words as directions in the pooled space
+    words = torch.randn(3, 16)  # three tempo words among the caption's other words
+    vocabulary = torch.randn(20, 16)
     bpm = torch.tensor([68.0, 106.0, 156.0])
     head = TempoHead(16, hidden=32)
     optimiser = torch.optim.Adam(head.parameters(), lr=1e-2)
-    for _ in range(300):
+
+    def captions(which: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        tokens = vocabulary[torch.randint(20, (len(which), 6))]
+        place = torch.randint(5, (len(which),))  # the tempo word, anywhere in the caption
+        tokens[torch.arange(len(which)), place] = words[which]
+        mask = torch.ones(len(which), 6, dtype=torch.bool)
+        mask[:, 5] = False  # padding
+        return tokens, mask
+
+    for _ in range(600):
         which = torch.randint(3, (32,))
-        pooled = words[which] + 0.3 * torch.randn(32, 16)  # other words of the caption
-        loss = head.loss(pooled, bpm[which])
+        loss = head.loss(*captions(which), bpm[which])
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    predicted = head.bpm(words)
-    torch.testing.assert_close(predicted, bpm, rtol=0.05, atol=0.0)
-    unknown = head.loss(words, torch.full((3,), math.nan))
+    which = torch.arange(3).repeat(10)
+    torch.testing.assert_close(head.bpm(*captions(which)), bpm[which], rtol=0.04, atol=0.0)
+    unknown = head.loss(*captions(which), torch.full((30,), math.nan))
     assert float(unknown) == 0.0  # clips without a beat teach it nothing
