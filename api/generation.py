@@ -22,6 +22,7 @@ class Clip:
     wav: bytes
     seconds: float  # length of the clip
     took: float  # seconds spent generating
+    bpm: float | None = None  # tempo of the beat clock (None for a model without one)
 
 
 class Generator:
@@ -33,16 +34,16 @@ class Generator:
         self.last_took = 5.0  # how long the last clip took: the Retry-After of a 429
 
     def generate(self, text: str, seconds: float, steps: int, guidance: float,
-                 seed: int) -> Clip:
+                 seed: int, bpm: float | None = None) -> Clip:
         """A WAV clip; raises GeneratorBusy when no slot is free and ValueError for
         arguments the pipeline refuses."""
-        self.pipeline.check_inputs(text, seconds, steps, guidance)
+        self.pipeline.check_inputs(text, seconds, steps, guidance, bpm=bpm)
         if not self._slots.acquire(blocking=False):
             raise GeneratorBusy("every generation slot is busy")
         try:
             started = time.perf_counter()
             out = self.pipeline(text, seconds=seconds, steps=steps, guidance=guidance,
-                                seed=seed)
+                                seed=seed, bpm=bpm)
             took = self.last_took = time.perf_counter() - started
         finally:
             self._slots.release()
@@ -50,7 +51,7 @@ class Generator:
 
         with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
             wav = write_wav(Path(scratch) / "clip.wav", out.audio, out.sample_rate).read_bytes()
-        return Clip(wav, out.seconds, took)
+        return Clip(wav, out.seconds, took, out.bpm)
 
 
 def load_generator(folder: Path | None, slots: int) -> tuple[Generator | None, str]:

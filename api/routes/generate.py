@@ -22,6 +22,8 @@ class GenerateRequest(BaseModel):
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     steps: int = Field(default=30, ge=1, le=1000)
     guidance: float = Field(default=3.0, ge=0, le=20)
+    bpm: float | None = Field(default=None, ge=30, le=300, description="Tempo in beats per "
+                              "minute; by default the model reads it from the text.")
 
 
 @router.post("/generate", response_class=Response, responses={
@@ -37,10 +39,13 @@ def generate(body: GenerateRequest, request: Request) -> Response:
         raise ApiError(503, "generation_unavailable", request.app.state.generator_status)
     try:
         clip = ask(lambda: generator.generate(body.text, body.seconds, body.steps,
-                                              body.guidance, body.seed), "invalid_parameter")
+                                              body.guidance, body.seed, body.bpm),
+                   "invalid_parameter")
     except GeneratorBusy as error:
         retry = str(max(1, round(generator.last_took)))
         raise ApiError(429, "busy", f"{error}; try again in {retry}s",
                        headers={"Retry-After": retry}) from None
-    return Response(clip.wav, media_type="audio/wav", headers={
-        "X-Clip-Seconds": f"{clip.seconds:.3f}", "X-Generation-Seconds": f"{clip.took:.3f}"})
+    headers = {"X-Clip-Seconds": f"{clip.seconds:.3f}", "X-Generation-Seconds": f"{clip.took:.3f}"}
+    if clip.bpm is not None:
+        headers["X-Clip-BPM"] = f"{clip.bpm:.1f}"
+    return Response(clip.wav, media_type="audio/wav", headers=headers)

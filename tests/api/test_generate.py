@@ -34,6 +34,9 @@ def test_generate_answers_a_seeded_wav(generating):
     assert float(first.headers["x-clip-seconds"]) == pytest.approx(ASK["seconds"], abs=1e-3)
     assert generating.post("/generate", json=ASK).content == first.content
     assert generating.post("/generate", json={**ASK, "seed": 8}).content != first.content
+    assert 30 <= float(first.headers["x-clip-bpm"]) <= 300  # read from the text
+    paced = generating.post("/generate", json={**ASK, "bpm": 90})
+    assert paced.headers["x-clip-bpm"] == "90.0" and paced.content != first.content
 
 
 def test_generate_errors(generating, client):
@@ -41,6 +44,8 @@ def test_generate_errors(generating, client):
                  "invalid_parameter", "seconds")
     assert_error(generating.post("/generate", json={**ASK, "text": "   "}), 422,
                  "invalid_parameter")
+    assert_error(generating.post("/generate", json={**ASK, "bpm": 500}), 422,
+                 "invalid_parameter", "bpm")
     slots = generating.app.state.generator._slots
     slots.acquire()  # another request is generating
     try:
