@@ -22,7 +22,7 @@ from audio_gen.codec import MelCodec
 from audio_gen.rhythm import BPM_RANGE, FIRST_BEAT_S, beat_grid, estimate_beat
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
-from audio_gen.unet import UNet
+from audio_gen.unet import BeatFeatures, UNet
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +119,9 @@ class TextToMusic:
             raise ValueError(
                 f"codec makes {codec.cfg.n_mels} mel bins, the denoiser expects {unet.cfg.n_mels}"
             )
-        self.unet = unet.eval()
+        # Channels-last weights let oneDNN pick faster convolutions on CPUs (same float32
+        # maths; measured 64 vs 76 ms a guided step on one thread).
+        self.unet = unet.eval().to(memory_format=torch.channels_last)
         self.scheduler = scheduler
         self.codec = codec
         self.text_encoder = text_encoder
@@ -183,8 +185,9 @@ class TextToMusic:
     def beat_clock(
         self, embeds: TextEmbedding, frames: int, guidance: float, bpm: float | None = None,
         first_beat: float = FIRST_BEAT_S,
-    ) -> tuple[torch.Tensor | None, float | None]:
-        """The clock (1, 3, frames) to generate on and its BPM, or (None, None) for a model
+    ) -> tuple[BeatFeatures | None, float | None]:
+        """The clock to generate on (as the denoiser's stem sees it, computed once for every
+        step) and its BPM, or (None, None) for a model
         without one. The tempo is ``bpm`` when given, else read from the prompt by the model's
         tempo head; at guidance 0 the text plays no part, so it is read from the empty prompt.
         """
@@ -197,10 +200,10 @@ class TextToMusic:
                 bpm = float(self.unet.tempo.bpm(prompt.tokens, prompt.attention_mask())[0])
         frame_rate = self.sample_rate / self.codec.cfg.hop_length
         clock = beat_grid(torch.tensor([bpm]), torch.tensor([first_beat]), frames, frame_rate)
-        return clock, bpm
+        return self.unet.beat_features(clock), bpm
 
     def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
-                 beat: torch.Tensor | None = None):
+                 beat: BeatFeatures | None = None):
         """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``.
 
         Guidance 0 is the unconditional model alone and guidance 1 the conditional alone; both

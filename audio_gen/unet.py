@@ -244,6 +244,13 @@ class Level(nn.Module):
         return x
 
 
+@dataclass
+class BeatFeatures:
+    """A beat clock passed through the stem (see :meth:`UNet.beat_features`)."""
+
+    features: torch.Tensor  # (B or 1, C0, M/p0, T/p1)
+
+
 class UNet(nn.Module):
     """Predicts the diffusion target (noise or velocity) for a batch of noisy log-mel images.
 
@@ -321,8 +328,9 @@ class UNet(nn.Module):
         text_mask : Tensor (B, L), optional
             Bool: True where a token is real, False on padding; or float: an additive
             attention bias (``-inf`` on padding), as :meth:`TextEmbedding.attention_mask` gives.
-        beat : Tensor (B or 1, 3, T), optional
-            The beat clock, with ``cfg.beat_clock`` (zeros, i.e. no beat, when not given).
+        beat : Tensor (B or 1, 3, T) or BeatFeatures, optional
+            The beat clock, with ``cfg.beat_clock`` (zeros, i.e. no beat, when not given), or
+            what :meth:`beat_features` made of it.
 
         Returns
         -------
@@ -339,13 +347,15 @@ class UNet(nn.Module):
             t = t.expand(x.shape[0])
         emb = self.time_mlp(timestep_embedding(t, self.cfg.channels[0]))
         emb = emb + self.pooled_proj(pooled)  # (B, E)
+        # The stem sees the image and the clock side by side (one convolution over both); its
+        # clock half is a separate sum, so a sampler can compute it once per clip.
+        image_weight = self.stem.weight[:, : self.cfg.patch_pixels]
+        h = F.conv2d(self._fold(x), image_weight, self.stem.bias, padding=1)
         if self.cfg.beat_clock:
-            if beat is None:
-                beat = x.new_zeros(1, BEAT_CHANNELS, frames)
-            # The clock is the same in every mel row: each patch sees its frames' beat phase.
-            beat = beat.to(x.dtype)[:, :, None, :].expand(x.shape[0], -1, m, -1)
-            x = torch.cat([x, beat], dim=1)  # (B, 1+3, M, T)
-        h = self.stem(self._fold(x))  # (B, C0, M/p0, T/p1)
+            if not isinstance(beat, BeatFeatures):
+                beat = self.beat_features(x.new_zeros(1, BEAT_CHANNELS, frames)
+                                          if beat is None else beat)
+            h = h + beat.features.to(h.dtype)  # (B, C0, M/p0, T/p1)
         if self.stem_position is not None:
             height, width = h.shape[-2:]
             code = grid_position_embedding(height, width, h.shape[1], self._cell(0))
@@ -364,6 +374,15 @@ class UNet(nn.Module):
                       self._cell(len(self.up) - 1 - i))
         h = self.out(F.silu(self.out_norm(h)))  # (B, p0*p1, M/p0, T/p1)
         return self._unfold(h)  # (B, 1, M, T)
+
+    def beat_features(self, beat: torch.Tensor) -> BeatFeatures:
+        """The stem's response to a beat clock (B, 3, T): it depends on neither the noisy
+        image nor the timestep, so a sampler computes it once and reuses it at every step."""
+        m = self.cfg.n_mels
+        # The clock is the same in every mel row: each patch sees its frames' beat phase.
+        grid = beat.float()[:, :, None, :].expand(-1, -1, m, -1)  # (B, 3, M, T)
+        clock_weight = self.stem.weight[:, self.cfg.patch_pixels:]
+        return BeatFeatures(F.conv2d(self._fold(grid), clock_weight, padding=1))
 
     def _cell(self, level: int) -> tuple[int, int] | None:
         """Pixels per grid cell at a level, or None when no position code is used."""

@@ -192,6 +192,25 @@ def test_the_position_code_is_an_option_that_older_checkpoints_lack():
     assert UNet(UNetConfig(position_embedding=True)).stem_position is not None
 
 
+def test_the_clock_enters_the_stem_beside_the_image_and_can_be_computed_once(tiny_unet):
+    from audio_gen.rhythm import beat_grid
+
+    x, t = torch.randn(2, 1, 32, 16), torch.tensor([10, 900])
+    text, pooled = torch.randn(2, 3, 16), torch.randn(2, 16)
+    clock = beat_grid(torch.tensor([120.0]), torch.tensor([0.05]), 16, 62.5)
+    with torch.no_grad():
+        direct = tiny_unet(x, t, text, pooled, None, clock)
+        cached = tiny_unet(x, t, text, pooled, None, tiny_unet.beat_features(clock))
+        # The same as one convolution over the image and the clock stacked as channels.
+        stacked = torch.cat([x, clock[:, :, None].expand(2, -1, 32, -1)], dim=1)
+        stem = tiny_unet.stem(tiny_unet._fold(stacked))
+        image_only = torch.nn.functional.conv2d(
+            tiny_unet._fold(x), tiny_unet.stem.weight[:, :16], tiny_unet.stem.bias, padding=1)
+        features = tiny_unet.beat_features(clock).features
+    torch.testing.assert_close(cached, direct)
+    torch.testing.assert_close(image_only + features, stem)
+
+
 def test_a_model_saved_before_the_beat_clock_loads_without_one(tiny_model_dir):
     import json
 
