@@ -186,13 +186,15 @@ class TextToMusic:
         self, embeds: TextEmbedding, frames: int, guidance: float, bpm: float | None = None,
         first_beat: float = FIRST_BEAT_S,
     ) -> tuple[BeatFeatures | None, float | None]:
-        """The clock to generate on (as the denoiser's stem sees it, computed once for every
-        step) and its BPM, or (None, None) for a model
-        without one. The tempo is ``bpm`` when given, else read from the prompt by the model's
-        tempo head; at guidance 0 the text plays no part, so it is read from the empty prompt.
+        """The clock to generate on (as the denoiser's stem sees it, computed once for all
+        steps) and its BPM, or (None, None) for a model without one. The tempo is ``bpm`` when
+        given, else read from the prompt by the model's tempo head; at guidance 0 the text plays
+        no part, so it is read from the empty prompt.
         """
         if not self.unet.cfg.beat_clock:
             return None, None
+        if not (math.isfinite(first_beat) and first_beat >= 0):
+            raise ValueError(f"first_beat must be a time >= 0 in seconds, got {first_beat}")
         if bpm is None:
             uncond, cond = embeds.split()
             with torch.autocast("cpu", enabled=False):

@@ -52,6 +52,8 @@ def test_the_beat_clock_follows_the_prompt_or_the_given_bpm(tiny_pipeline):
     # At guidance 0 the text plays no part, in the clock's tempo either.
     assert tiny_pipeline("slow piano", guidance=0.0, **kw).bpm == \
         tiny_pipeline("fast drums", guidance=0.0, **kw).bpm
+    with pytest.raises(ValueError, match="first_beat must be a time >= 0"):
+        tiny_pipeline("slow piano", first_beat=-1.0, **kw)
 
 
 def test_a_variation_keeps_the_beat_of_its_clip(tiny_pipeline):
