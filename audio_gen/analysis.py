@@ -25,6 +25,7 @@ TEMPO_EDGES_BPM = (84.0, 128.0)
 BRIGHT_RATIO = 2.0
 BRIGHT_CENTROID_HZ = 1800.0
 LOUD_DBFS = -24.0
+ONSET_HOP = 128  # samples between onset-strength values (8 ms at 16 kHz)
 
 
 @dataclass
@@ -141,7 +142,7 @@ def _first_strong_peak(row: np.ndarray, lo: int, hi: int) -> float | None:
 
 
 def onset_strength(
-    audio: np.ndarray, sample_rate: int, hop: int = 128, bands: int = 24
+    audio: np.ndarray, sample_rate: int, hop: int = ONSET_HOP, bands: int = 24
 ) -> np.ndarray:
     """Half-wave rectified flux of log energies in log-spaced bands, one value per ``hop``.
 
@@ -173,7 +174,17 @@ def tempo(
     audio: np.ndarray, sample_rate: int, *, bpm_range: tuple[float, float] = (50.0, 200.0),
     ratio: float = 0.5,
 ) -> float | None:
-    """Beats per minute from the autocorrelation of the onset strength.
+    """Beats per minute from the autocorrelation of the onset strength (see
+    :func:`tempo_of_onsets`), or None when the onsets show no periodicity (e.g. silence)."""
+    onset = onset_strength(audio, sample_rate, ONSET_HOP)
+    return tempo_of_onsets(onset, sample_rate / ONSET_HOP, bpm_range=bpm_range, ratio=ratio)
+
+
+def tempo_of_onsets(
+    onset: np.ndarray, frame_rate: float, *, bpm_range: tuple[float, float] = (50.0, 200.0),
+    ratio: float = 0.5,
+) -> float | None:
+    """Beats per minute from the autocorrelation of an onset strength curve.
 
     Among the autocorrelation peaks in the BPM range, the shortest period whose peak reaches
     ``ratio`` times the highest wins: a pattern that repeats every two beats (kick, snare) has
@@ -184,14 +195,11 @@ def tempo(
     float or None
         BPM, or None when the onsets show no periodicity (e.g. silence).
     """
-    hop = 128
-    onset = onset_strength(audio, sample_rate, hop)
     onset = onset - onset.mean()
     n = len(onset)
     if not np.any(onset) or n < 8:
         return None
     acf = np.fft.irfft(np.abs(np.fft.rfft(onset, n=2 * n)) ** 2)[:n]
-    frame_rate = sample_rate / hop
     lo = max(int(np.floor(60.0 * frame_rate / bpm_range[1])), 1)
     hi = min(int(np.ceil(60.0 * frame_rate / bpm_range[0])), n - 2)
     if hi <= lo:

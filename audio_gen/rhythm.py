@@ -72,17 +72,17 @@ def beat_grid(
 def estimate_beat(audio: np.ndarray, sample_rate: int) -> tuple[float, float]:
     """BPM and first beat (seconds) of a clip, for audio that comes without them.
 
-    The tempo is :func:`audio_gen.analysis.tempo`; the first beat is the phase whose pulse train
-    at that tempo collects the most onset strength. Returns NaNs when no beat is heard.
+    The tempo is the analysis's (:func:`audio_gen.analysis.tempo_of_onsets`); the first beat is
+    the phase whose pulse train at that tempo collects the most of the same onset strength.
+    Returns NaNs when no beat is heard.
     """
-    from audio_gen.analysis import onset_strength, tempo
+    from audio_gen.analysis import ONSET_HOP, onset_strength, tempo_of_onsets
 
-    bpm = tempo(audio, sample_rate)
+    onset = onset_strength(audio, sample_rate, ONSET_HOP)
+    frame_rate = sample_rate / ONSET_HOP
+    bpm = tempo_of_onsets(onset, frame_rate)
     if bpm is None:
         return math.nan, math.nan
-    hop = 128
-    onset = onset_strength(audio, sample_rate, hop)
-    frame_rate = sample_rate / hop
     period = 60.0 * frame_rate / bpm
     offsets = np.arange(int(np.ceil(period)))
     beats = np.arange(0.0, len(onset), period)

@@ -268,8 +268,8 @@ class UNet(nn.Module):
             nn.Linear(ch[0], cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim)
         )
         self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
-        self.in_channels = 1 + (BEAT_CHANNELS if cfg.beat_clock else 0)
-        self.stem = nn.Conv2d(self.in_channels * cfg.patch_pixels, ch[0], 3, padding=1)
+        in_channels = 1 + (BEAT_CHANNELS if cfg.beat_clock else 0)  # the image (and the clock)
+        self.stem = nn.Conv2d(in_channels * cfg.patch_pixels, ch[0], 3, padding=1)
         self.tempo = TempoHead(cfg.text_dim) if cfg.beat_clock else None
         self.stem_position = nn.Linear(ch[0], ch[0]) if cfg.position_embedding else None
         if self.stem_position is not None:  # starts as no change; learns what position adds
@@ -351,10 +351,9 @@ class UNet(nn.Module):
         # clock half is a separate sum, so a sampler can compute it once per clip.
         image_weight = self.stem.weight[:, : self.cfg.patch_pixels]
         h = F.conv2d(self._fold(x), image_weight, self.stem.bias, padding=1)
-        if self.cfg.beat_clock:
+        if self.cfg.beat_clock and beat is not None:  # no clock: its half adds exactly zero
             if not isinstance(beat, BeatFeatures):
-                beat = self.beat_features(x.new_zeros(1, BEAT_CHANNELS, frames)
-                                          if beat is None else beat)
+                beat = self.beat_features(beat)
             h = h + beat.features.to(h.dtype)  # (B, C0, M/p0, T/p1)
         if self.stem_position is not None:
             height, width = h.shape[-2:]
