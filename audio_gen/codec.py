@@ -8,6 +8,7 @@ per clip, so that loudness survives the round trip. The inverse runs torchaudio'
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +61,14 @@ class CodecConfig:
     def frames(self, samples: int) -> int:
         """Number of spectrogram frames the codec makes of ``samples`` samples."""
         return samples // self.hop_length
+
+    def band_centres_hz(self) -> torch.Tensor:
+        """Centre frequency of each mel band (the HTK mel scale torchaudio uses), lowest first."""
+        def mel(hz: float) -> float:
+            return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+        points = torch.linspace(mel(self.f_min), mel(self.f_max), self.n_mels + 2)[1:-1]
+        return 700.0 * (10.0 ** (points / 2595.0) - 1.0)
 
 
 class MelCodec(torch.nn.Module):

@@ -54,6 +54,10 @@ class TrainConfig:
     tempo_learning_rate : float
         Adam learning rate of the tempo head (its own optimiser: it is small, reads frozen
         text states, and needs no warm-up or decay).
+    low_band_weight, low_band_hz : float
+        Loss weight of the mel bands centred below ``low_band_hz`` relative to the rest (the
+        weights are scaled to average 1). Low notes put their harmonics a few bands apart at the
+        bottom of the image, a small share of its pixels; 1 weighs every band alike.
     uncond_prob : float
         Share of captions replaced by the empty prompt (teaches the unconditional model that
         classifier-free guidance needs).
@@ -85,6 +89,8 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     tempo_learning_rate: float = 3e-3
+    low_band_weight: float = 1.0
+    low_band_hz: float = 600.0
     uncond_prob: float = 0.1
     pool_size: int = 6000
     captions_per_clip: int = 2
@@ -112,9 +118,17 @@ class TrainConfig:
         cfg = cls(**values)
         if cfg.steps < 1 or cfg.batch_size < 1:
             raise ValueError("steps and batch_size must be >= 1")
+        if cfg.low_band_weight <= 0:
+            raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
         return cfg
+
+    def band_weights(self) -> torch.Tensor:
+        """Per-mel-band loss weights (n_mels, 1), averaging 1 (see ``low_band_weight``)."""
+        low = self.codec.band_centres_hz() < self.low_band_hz
+        weights = torch.where(low, self.low_band_weight, 1.0)
+        return (weights / weights.mean())[:, None]
 
     @property
     def frames(self) -> int:
@@ -158,7 +172,9 @@ def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
     if path.is_file():
         saved = json.loads(path.read_text())
         mine = json.loads(json.dumps(cfg.to_dict()))
-        changed = sorted(k for k in mine if saved.get(k) != mine[k])
+        # A setting added after the run started counts as unchanged at its default.
+        default = json.loads(json.dumps(TrainConfig().to_dict()))
+        changed = sorted(k for k in mine if saved.get(k, default[k]) != mine[k])
         if changed:
             raise ValueError(
                 f"{run_dir} was started with different settings ({', '.join(changed)}); use a "
@@ -273,6 +289,7 @@ def train(
                        "pool_size": len(pool), "seed": cfg.seed,
                    })
 
+    band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
     deadline = started + 60 * max_minutes if max_minutes else math.inf
     log = open(run_dir / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
@@ -284,7 +301,7 @@ def train(
         last_step = min(cfg.steps, stop_at) if stop_at is not None else cfg.steps
         while step < last_step and time.perf_counter() < deadline:
             loss, tempo_loss = _train_step(cfg, unet, optimiser, tempo_optimiser, scheduler,
-                                           pool, rng, generator, step)
+                                           pool, rng, generator, step, band_weights)
             step += 1
             decay = min(cfg.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
@@ -318,7 +335,7 @@ def train(
 
 
 def _train_step(
-    cfg, unet, optimiser, tempo_optimiser, scheduler, pool, rng, generator, step
+    cfg, unet, optimiser, tempo_optimiser, scheduler, pool, rng, generator, step, band_weights
 ) -> tuple[float, float | None]:
     """One optimiser step; returns the diffusion loss and the tempo head's loss."""
     index = torch.from_numpy(rng.integers(len(pool), size=cfg.batch_size))
@@ -337,7 +354,7 @@ def _train_step(
         group["lr"] = learning_rate(cfg, step)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
         prediction = unet(noisy, t, text.tokens, text.pooled, text.mask, beat)
-    loss = torch.nn.functional.mse_loss(prediction.float(), target)
+    loss = ((prediction.float() - target).square() * band_weights).mean()
     tempo_loss = None
     if tempo_optimiser is not None:  # its own parameters: the sum trains each on its own loss
         tempo_loss = unet.tempo.loss(text.tokens, text.mask, pool.bpm[index])

@@ -7,6 +7,8 @@
 #
 #   bash bench/train_audio.sh                     # from the repository root
 #   RUN=runs/audio THREADS=2 CHUNK_MINUTES=9 bash bench/train_audio.sh
+#   CONFIG=bench/audio_configs/patch_4x8.toml RUN=runs/patch PUBLISH=runs/patch/published \
+#     bash bench/train_audio.sh                   # an experiment's settings (TOML)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/audio}
@@ -14,10 +16,11 @@ THREADS=${THREADS:-1}
 CHUNK_MINUTES=${CHUNK_MINUTES:-9}
 PUBLISH=${PUBLISH:-audio_gen/checkpoints/default}
 SONGSPACE=${SONGSPACE:-.venv/bin/songspace}
+CONFIG=${CONFIG:-}
 
 while true; do
   result=$("$SONGSPACE" audio train --run "$RUN" --max-minutes "$CHUNK_MINUTES" \
-    --threads "$THREADS" --publish "$PUBLISH" --json)
+    --threads "$THREADS" --publish "$PUBLISH" ${CONFIG:+--config "$CONFIG"} --json)
   echo "$result"
   if grep -q '"finished": true' <<<"$result"; then
     break
