@@ -229,6 +229,9 @@ def evaluate_command(
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Seed of captions, real clips and noise.")] = 0,
+    split: Annotated[str, typer.Option(
+        help="held_out: combinations training never saw (the test); validation: new draws of "
+             "training combinations (to tune a recipe on).")] = "held_out",
     sampler: SamplerOption = "ddim",
     threads: ThreadsOption = DEFAULT_THREADS,
     bf16: Bf16Option = False,
@@ -239,9 +242,12 @@ def evaluate_command(
     _torch(threads)
     from audio_gen.evaluate import ATTRIBUTES, EvalConfig, evaluate, save_grid
 
+    try:
+        cfg = EvalConfig(captions_per_combo=captions_per_combo, seeds=seeds, steps=steps,
+                         guidance=guidance, seed=seed, split=split)
+    except ValueError as error:
+        raise _fail(str(error)) from None
     pipe = _pipeline(model, sampler, bf16)
-    cfg = EvalConfig(captions_per_combo=captions_per_combo, seeds=seeds, steps=steps,
-                     guidance=guidance, seed=seed)
     progress = progress_bar()
     with progress:
         task = progress.add_task("evaluating captions", total=None)
@@ -254,7 +260,8 @@ def evaluate_command(
         for item in items:
             handle.write(json.dumps(item.summary()) + "\n")
     grid = save_grid(items, out / "grid.png")
-    table = Table(title=f"attribute accuracy, {report['prompts']} held-out captions")
+    kind = "held-out" if cfg.split == "held_out" else "validation"
+    table = Table(title=f"attribute accuracy, {report['prompts']} {kind} captions")
     table.add_column("")
     for name in ATTRIBUTES:
         table.add_column(name, justify="right")

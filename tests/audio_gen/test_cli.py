@@ -103,6 +103,18 @@ def test_synth_then_train_on_the_folder_then_generate(tmp_path):
     assert wav_header(tmp_path / "b.wav")[3] == 8000
 
 
+def test_evaluate_on_the_validation_split(tiny_model_dir, tmp_path):
+    result = run("audio", "evaluate", "--model", tiny_model_dir, "--out", tmp_path / "eval",
+                 "--split", "validation", "--captions-per-combo", "1", "--seeds", "1",
+                 "--steps", "1", "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["split"] == "validation" and report["prompts"] == 10
+    assert "10 validation captions" in result.stdout + result.stderr
+    assert (tmp_path / "eval" / "grid.png").stat().st_size > 10_000
+    result = run("audio", "evaluate", "--model", tiny_model_dir, "--split", "test", code=2)
+    assert "split must be one of held_out, validation" in result.stderr
+
+
 def test_train_rejects_a_bad_config(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")

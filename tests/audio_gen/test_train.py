@@ -74,6 +74,43 @@ def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
         train(tiny_config(steps=1, batch_size=2), tmp_path / "run", HashingTextEncoder(TEXT_DIM))
 
 
+def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tmp_path):
+    encoder = HashingTextEncoder(TEXT_DIM)
+    train(tiny_config(steps=2), tmp_path / "run", encoder, stop_at=1)
+    path = tmp_path / "run" / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["low_band_weight"], saved["low_band_hz"]  # as a run folder of an older version
+    path.write_text(json.dumps(saved))
+    assert train(tiny_config(steps=2), tmp_path / "run", encoder).finished
+    with pytest.raises(ValueError, match=r"different settings \(low_band_weight\)"):
+        train(tiny_config(steps=2, low_band_weight=2.0), tmp_path / "run", encoder)
+
+
+def test_low_band_weight_weighs_the_bands_below_its_frequency():
+    cfg = TrainConfig(low_band_weight=3.0, low_band_hz=600.0)
+    weights = cfg.band_weights()[:, 0]
+    centres = cfg.codec.band_centres_hz()
+    assert weights.shape == (cfg.codec.n_mels,) and weights.mean() == pytest.approx(1.0)
+    low = centres < 600.0
+    assert 20 < int(low.sum()) < 40 and bool(low[:int(low.sum())].all())  # the bottom rows
+    assert torch.allclose(weights[low] / weights[~low][0], torch.tensor(3.0))
+    assert torch.equal(TrainConfig().band_weights(), torch.ones(cfg.codec.n_mels, 1))
+    with pytest.raises(ValueError, match="low_band_weight must be > 0"):
+        TrainConfig.from_dict({"low_band_weight": 0})
+
+
+def test_band_centres_are_the_peaks_of_torchaudios_filter_bank():
+    import torchaudio.functional as AF
+
+    codec = tiny_codec_config()
+    bank = AF.melscale_fbanks(codec.n_fft // 2 + 1, codec.f_min, codec.f_max, codec.n_mels,
+                              codec.sample_rate)  # (freqs, n_mels)
+    freqs = torch.linspace(0, codec.sample_rate / 2, codec.n_fft // 2 + 1)
+    peaks = freqs[bank.argmax(dim=0)]
+    bin_width = float(freqs[1])
+    assert torch.all((codec.band_centres_hz() - peaks).abs() <= bin_width)
+
+
 def test_config_checks_and_learning_rate_schedule():
     with pytest.raises(ValueError, match=r"unknown training setting\(s\): lr"):
         TrainConfig.from_dict({"lr": 1.0})
