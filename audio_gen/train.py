@@ -35,6 +35,10 @@ from recsys.settings import reject_unknown
 logger = logging.getLogger(__name__)
 
 
+# Settings added after run folders existed, with the value that reproduces how such a run trained.
+SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0}
+
+
 @dataclass
 class TrainConfig:
     """The training recipe (saved as ``config.json`` in the run folder).
@@ -57,7 +61,8 @@ class TrainConfig:
     low_band_weight, low_band_hz : float
         Loss weight of the mel bands centred below ``low_band_hz`` relative to the rest (the
         weights are scaled to average 1). Low notes put their harmonics a few bands apart at the
-        bottom of the image, a small share of its pixels; 1 weighs every band alike.
+        bottom of the image, a small share of its pixels: with every band alike (1.0) the
+        denoiser rendered bass as an unpitched smear (bench/README.md, "Low notes").
     uncond_prob : float
         Share of captions replaced by the empty prompt (teaches the unconditional model that
         classifier-free guidance needs).
@@ -89,7 +94,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float = 0.999
     tempo_learning_rate: float = 3e-3
-    low_band_weight: float = 1.0
+    low_band_weight: float = 3.0
     low_band_hz: float = 600.0
     uncond_prob: float = 0.1
     pool_size: int = 6000
@@ -172,9 +177,8 @@ def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
     if path.is_file():
         saved = json.loads(path.read_text())
         mine = json.loads(json.dumps(cfg.to_dict()))
-        # A setting added after the run started counts as unchanged at its default.
-        default = json.loads(json.dumps(TrainConfig().to_dict()))
-        changed = sorted(k for k in mine if saved.get(k, default[k]) != mine[k])
+        # A run folder older than a setting trained as that setting's "before" value says.
+        changed = sorted(k for k in mine if saved.get(k, SETTINGS_BEFORE_ADDED.get(k)) != mine[k])
         if changed:
             raise ValueError(
                 f"{run_dir} was started with different settings ({', '.join(changed)}); use a "

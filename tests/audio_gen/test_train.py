@@ -41,13 +41,18 @@ def test_chunks_resume_to_the_same_weights_as_one_run(tmp_path):
     assert log[-1]["step"] == 6
 
 
-def test_loss_falls_on_a_tiny_pool(tmp_path):
-    cfg = tiny_config(steps=60, learning_rate=2e-3, checkpoint_every=60, pool_size=8)
+@pytest.mark.parametrize(("low_band_weight", "bound"), [
+    (1.0, 0.85),  # measured: 0.70 -> 0.57
+    (3.0, 0.9),  # the recipe's weighting, measured: 0.68 -> 0.59
+])
+def test_loss_falls_on_a_tiny_pool(tmp_path, low_band_weight, bound):
+    cfg = tiny_config(steps=60, learning_rate=2e-3, checkpoint_every=60, pool_size=8,
+                      low_band_weight=low_band_weight)
     seen = []
     train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM), on_step=seen.append)
     first = sum(s.loss for s in seen[:10]) / 10
     last = sum(s.loss for s in seen[-10:]) / 10
-    assert last < 0.85 * first  # measured: 0.70 -> 0.57
+    assert last < bound * first
     assert seen[-1].step == 60 and seen[-1].steps_per_s > 0
 
 
@@ -74,16 +79,17 @@ def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
         train(tiny_config(steps=1, batch_size=2), tmp_path / "run", HashingTextEncoder(TEXT_DIM))
 
 
-def test_a_run_started_before_a_setting_existed_resumes_at_its_default(tmp_path):
+def test_a_run_older_than_a_setting_resumes_only_as_it_trained(tmp_path):
     encoder = HashingTextEncoder(TEXT_DIM)
-    train(tiny_config(steps=2), tmp_path / "run", encoder, stop_at=1)
+    before = tiny_config(steps=2, low_band_weight=1.0)  # how runs trained before the setting
+    train(before, tmp_path / "run", encoder, stop_at=1)
     path = tmp_path / "run" / "config.json"
     saved = json.loads(path.read_text())
     del saved["low_band_weight"], saved["low_band_hz"]  # as a run folder of an older version
     path.write_text(json.dumps(saved))
-    assert train(tiny_config(steps=2), tmp_path / "run", encoder).finished
     with pytest.raises(ValueError, match=r"different settings \(low_band_weight\)"):
-        train(tiny_config(steps=2, low_band_weight=2.0), tmp_path / "run", encoder)
+        train(tiny_config(steps=2), tmp_path / "run", encoder)  # today's default: 3x
+    assert train(before, tmp_path / "run", encoder).finished
 
 
 def test_low_band_weight_weighs_the_bands_below_its_frequency():
@@ -94,7 +100,8 @@ def test_low_band_weight_weighs_the_bands_below_its_frequency():
     low = centres < 600.0
     assert 20 < int(low.sum()) < 40 and bool(low[:int(low.sum())].all())  # the bottom rows
     assert torch.allclose(weights[low] / weights[~low][0], torch.tensor(3.0))
-    assert torch.equal(TrainConfig().band_weights(), torch.ones(cfg.codec.n_mels, 1))
+    even = TrainConfig(low_band_weight=1.0).band_weights()
+    assert torch.equal(even, torch.ones(cfg.codec.n_mels, 1))
     with pytest.raises(ValueError, match="low_band_weight must be > 0"):
         TrainConfig.from_dict({"low_band_weight": 0})
 
