@@ -89,7 +89,7 @@ class EvalItem:
                 "measurements": self.measurements}
 
 
-def held_out_prompts(cfg: EvalConfig) -> list[tuple[ClipSpec, str]]:
+def evaluation_prompts(cfg: EvalConfig) -> list[tuple[ClipSpec, str]]:
     """Seeded attribute draws and full captions: ``captions_per_combo`` for every held-out
     combination, or (validation split) as many random draws of training combinations."""
     if cfg.split == "validation":
@@ -160,7 +160,7 @@ def evaluate(
         measured clip.
     """
     sr = pipeline.sample_rate
-    prompts = held_out_prompts(cfg)
+    prompts = evaluation_prompts(cfg)
     rng = np.random.default_rng(cfg.seed + 1)
     items: list[EvalItem] = []
     diversity_generated, diversity_real, real_time = [], [], []

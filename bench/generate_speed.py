@@ -36,7 +36,7 @@ def one_setting(args: argparse.Namespace) -> dict:
 
     torch.set_num_threads(args.threads[0])
     from audio_gen.analysis import classify, measure
-    from audio_gen.evaluate import EvalConfig, held_out_prompts
+    from audio_gen.evaluate import EvalConfig, evaluation_prompts
     from audio_gen.pipeline import TextToMusic
 
     started = time.perf_counter()
@@ -45,7 +45,7 @@ def one_setting(args: argparse.Namespace) -> dict:
     load = time.perf_counter() - started
     pipe("warm-up", seconds=1.0, steps=1)  # first calls allocate; not part of the timing
     steps = args.steps[0]
-    prompts = held_out_prompts(EvalConfig(captions_per_combo=args.captions_per_combo))
+    prompts = evaluation_prompts(EvalConfig(captions_per_combo=args.captions_per_combo))
     walls, hits, totals = [], dict.fromkeys(ATTRIBUTES, 0), dict.fromkeys(ATTRIBUTES, 0)
     for spec, text in prompts:
         out = pipe(text, seconds=args.seconds, steps=steps, guidance=args.guidance, seed=0)

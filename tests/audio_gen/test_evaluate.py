@@ -10,26 +10,26 @@ from audio_gen.evaluate import (
     EvalConfig,
     accuracy,
     evaluate,
-    held_out_prompts,
+    evaluation_prompts,
     save_grid,
 )
 from audio_gen.synth import HELD_OUT
 
 
 def test_prompts_cover_every_held_out_combination():
-    prompts = held_out_prompts(EvalConfig(captions_per_combo=2))
+    prompts = evaluation_prompts(EvalConfig(captions_per_combo=2))
     assert len(prompts) == 2 * len(HELD_OUT)
     assert {spec.combination for spec, _ in prompts} == set(HELD_OUT)
-    assert prompts == held_out_prompts(EvalConfig(captions_per_combo=2))  # seeded
+    assert prompts == evaluation_prompts(EvalConfig(captions_per_combo=2))  # seeded
 
 
 def test_validation_prompts_are_new_draws_of_training_combinations():
     cfg = EvalConfig(captions_per_combo=3, split="validation")
-    prompts = held_out_prompts(cfg)
+    prompts = evaluation_prompts(cfg)
     assert len(prompts) == 3 * len(HELD_OUT)
     assert not {spec.combination for spec, _ in prompts} & set(HELD_OUT)
     assert len({spec.instrument for spec, _ in prompts}) >= 4  # a spread, not one cell
-    assert prompts == held_out_prompts(cfg)  # seeded
+    assert prompts == evaluation_prompts(cfg)  # seeded
     with pytest.raises(ValueError, match="split must be one of held_out, validation"):
         EvalConfig(split="test")
 
