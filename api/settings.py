@@ -8,8 +8,10 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audio_gen import DEFAULT_CHECKPOINT
+
 # Where `songspace audio train --publish` puts the model by default.
-DEFAULT_GENERATOR = Path(__file__).resolve().parents[1] / "audio_gen" / "checkpoints" / "default"
+DEFAULT_GENERATOR = DEFAULT_CHECKPOINT
 
 
 class Settings(BaseSettings):

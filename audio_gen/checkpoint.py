@@ -3,8 +3,9 @@
 A model folder holds ``model_index.json`` (the configs of every piece, so the model can be
 rebuilt from the folder alone, plus training facts) and ``unet.pt`` (the denoiser's weights,
 float16 by default to keep the shipped checkpoint small). It is published atomically with
-:func:`recsys.artifact.publishing`. Training state for resuming (weights, EMA weights, optimiser,
-step, random states) is one file written to a temporary name and renamed into place.
+:func:`foundation.publishing.publishing`. Training state for resuming (weights, EMA
+weights, optimiser, step, random states) is one file written to a temporary name and renamed
+into place.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from audio_gen.codec import CodecConfig
 from audio_gen.schedulers import SCHEDULERS, NoiseSchedule
 from audio_gen.unet import UNet, UNetConfig
-from recsys.artifact import publishing, sha256_file
+from foundation.publishing import publishing, sha256_file
 
 logger = logging.getLogger(__name__)
 

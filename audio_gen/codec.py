@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from recsys.settings import reject_unknown
+from foundation.settings import reject_unknown
 
 
 @dataclass(frozen=True)

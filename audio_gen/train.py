@@ -30,7 +30,7 @@ from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
 from audio_gen.unet import UNet, UNetConfig
-from recsys.settings import reject_unknown
+from foundation.settings import reject_unknown
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audio_gen.rhythm import BEAT_CHANNELS, TempoHead
-from recsys.settings import reject_unknown
+from foundation.settings import reject_unknown
 
 
 @dataclass

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
 
-from pipelines.progress import console, progress_bar
+from audio_gen import DEFAULT_CHECKPOINT
+from cli.common import JsonOption, fail
+from foundation.progress import console, progress_bar
 
-DEFAULT_MODEL = Path(__file__).resolve().parent / "checkpoints" / "default"
 DEFAULT_THREADS = 1
 
 ThreadsOption = Annotated[int, typer.Option(
@@ -29,14 +29,8 @@ ThreadsOption = Annotated[int, typer.Option(
     "(see bench/README.md); use 2 or more on an idle one.")]
 ModelOption = Annotated[Path, typer.Option(help="Model folder (written by `audio train`).")]
 SamplerOption = Annotated[str, typer.Option(help="Sampler: ddim, dpm++ or ddpm.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
 Bf16Option = Annotated[bool, typer.Option(
     "--bf16/--fp32", help="Run the denoiser in bfloat16 (faster on CPUs with AMX/AVX512-BF16).")]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {escape(message)}")
-    return typer.Exit(code)
 
 
 def _torch(threads: int):
@@ -56,12 +50,12 @@ def _pipeline(model: Path, sampler: str | None, bf16: bool = False):
 
     if not (model / "model_index.json").is_file():
         hint = (" (the shipped model is missing from this checkout; train one with "
-                "`songspace audio train`)" if model == DEFAULT_MODEL else "")
-        raise _fail(f"{model}: no model_index.json; not a text-to-music model{hint}")
+                "`songspace audio train`)" if model == DEFAULT_CHECKPOINT else "")
+        raise fail(f"{model}: no model_index.json; not a text-to-music model{hint}")
     try:
         return TextToMusic.from_pretrained(model, scheduler=sampler, bf16=bf16)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 def generate(
@@ -83,7 +77,7 @@ def generate(
     mix: Annotated[float, typer.Option(help="With --mix-with: 0 is TEXT, 1 the other.")] = 0.5,
     bpm: Annotated[float | None, typer.Option(
         help="Tempo in beats per minute (default: read from TEXT by the model).")] = None,
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = DEFAULT_CHECKPOINT,
     sampler: SamplerOption = "ddim",
     threads: ThreadsOption = DEFAULT_THREADS,
     bf16: Bf16Option = False,
@@ -93,7 +87,7 @@ def generate(
     from audio_gen.pipeline import MAX_SECONDS, validate_request
 
     if out.suffix.lower() != ".wav":
-        raise _fail(f"--out must name a .wav file, got {out}")
+        raise fail(f"--out must name a .wav file, got {out}")
     try:
         validate_request(text, seconds, steps, guidance, max_seconds=MAX_SECONDS, bpm=bpm)
         if not 0 < strength <= 1:
@@ -101,7 +95,7 @@ def generate(
         if not 0 <= mix <= 1:
             raise ValueError(f"--mix must be in [0, 1], got {mix}")
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     started = time.perf_counter()
     _torch(threads)
     from audio_gen.audio_io import read_wav, write_wav
@@ -126,7 +120,7 @@ def generate(
             else:
                 result = pipe(text, **kwargs)
     except (ValueError, OSError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     write_wav(out, result.audio, result.sample_rate)
     took = result.timings["total"]
     tempo = "" if result.bpm is None else f" at {result.bpm:.0f} BPM"
@@ -167,7 +161,7 @@ def train_command(
             text = config.read_text()
             values = json.loads(text) if config.suffix == ".json" else tomllib.loads(text)
         except (OSError, ValueError) as error:
-            raise _fail(f"{config}: cannot read config: {error}") from None
+            raise fail(f"{config}: cannot read config: {error}") from None
     if steps is not None:
         values["steps"] = steps
     if seed is not None:
@@ -181,7 +175,7 @@ def train_command(
         cfg = TrainConfig.from_dict(values)
         encoder = load_text_encoder(cfg.text_encoder, cfg.text_max_length)
     except (TypeError, ValueError, FileNotFoundError) as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     progress = progress_bar(TextColumn("{task.fields[info]}"))
     with progress:
         tasks: dict[str, int] = {}
@@ -203,7 +197,7 @@ def train_command(
             result = train(cfg, run, encoder, data_folder=data, max_minutes=max_minutes,
                            on_progress=on_progress, on_step=on_step)
         except (ValueError, FileNotFoundError) as error:
-            raise _fail(str(error)) from None
+            raise fail(str(error)) from None
     state = "finished" if result.finished else "paused (run the same command to resume)"
     console.print(f"step {result.step}/{cfg.steps} {state}; loss {result.loss or float('nan'):.4f}"
                   f"; {result.train_seconds / 60:.1f} min of training so far "
@@ -220,7 +214,7 @@ def train_command(
 
 
 def evaluate_command(
-    model: ModelOption = DEFAULT_MODEL,
+    model: ModelOption = DEFAULT_CHECKPOINT,
     out: Annotated[Path, typer.Option(help="Folder for metrics.json, items.jsonl and "
                                       "grid.png.")] = Path("artifacts/audio_eval"),
     captions_per_combo: Annotated[int, typer.Option(min=1, help="Captions per held-out "
@@ -246,7 +240,7 @@ def evaluate_command(
         cfg = EvalConfig(captions_per_combo=captions_per_combo, seeds=seeds, steps=steps,
                          guidance=guidance, seed=seed, split=split)
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     pipe = _pipeline(model, sampler, bf16)
     progress = progress_bar()
     with progress:
@@ -297,13 +291,13 @@ def synth_command(
     from audio_gen.synth import make_clip
 
     if not 0 < seconds <= 60:
-        raise _fail(f"--seconds must be in (0, 60], got {seconds}")
+        raise fail(f"--seconds must be in (0, 60], got {seconds}")
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     try:
         clips = [make_clip(rng, seconds, held_out=held_out) for _ in range(count)]
     except ValueError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     with open(out / "captions.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["file", "caption"])

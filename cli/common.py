@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.progress import TextColumn
 from rich.table import Table
 
-from pipelines.progress import console
+from foundation.progress import console, progress_bar
 from recsys.artifact import Artifact, ArtifactError, load_artifact
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = REPO / "data" / "yes_small"
+from recsys.song2vec import EpochCallback, EpochStats
 
 app = typer.Typer(
     help="songspace: song2vec embeddings, recommendations and text-to-music.",
@@ -57,3 +58,18 @@ def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
             cells.append(str(row.get(extra, "")))
         table.add_row(*cells, row["song_id"])
     return table
+
+
+@contextmanager
+def epoch_progress(epochs: int, label: str = "training song2vec") -> Iterator[EpochCallback]:
+    """A progress bar over epochs showing songs/s and the epoch's loss; yields the callback."""
+    progress = progress_bar(TextColumn("epochs"), TextColumn("{task.fields[rate]}"),
+                            TextColumn("{task.fields[loss]}"))
+    with progress:
+        task = progress.add_task(label, total=epochs, rate="", loss="")
+
+        def on_epoch(stats: EpochStats) -> None:
+            loss = f"loss {stats.loss:,.0f}" if stats.loss is not None else ""
+            progress.update(task, advance=1, rate=f"{stats.songs_per_s:,.0f} songs/s", loss=loss)
+
+        yield on_epoch

@@ -1,10 +1,9 @@
-"""The `songspace` command line. Commands stay thin: they parse, call library code, print."""
+"""Data and model commands: ingest, split, train, evaluate and the demo. Commands stay thin:
+they parse, call library code, print."""
 
 from __future__ import annotations
 
 import json
-import logging
-import os
 import tempfile
 import time
 import tomllib
@@ -14,16 +13,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.cli_common import (
-    DEFAULT_DATA,
+from cli.common import (
     JsonOption,
     OnErrorOption,
     app,
+    epoch_progress,
     fail,
     load_model,
     song_table,
 )
-from pipelines.progress import console, epoch_progress
+from foundation.paths import DEFAULT_DATA
+from foundation.progress import console
 from pipelines.readers import read_playlists, write_dataset
 from pipelines.schemas import DataError, Dataset, OnError
 from pipelines.splits import split_dataset
@@ -270,18 +270,3 @@ def demo(
     console.print(song_table(f"songs similar to {found['title']} by {found['artist']}", rows))
     console.print(f"done in {time.perf_counter() - started:.0f}s; model at [bold]{path}[/]; try "
                   f"`songspace similar \"Hotel California\" --model {path}`")
-
-
-# Importing these modules registers their commands on ``app``.
-import pipelines.cli_pipeline  # noqa: E402
-import pipelines.cli_profiles  # noqa: E402
-import pipelines.cli_search  # noqa: E402
-import pipelines.cli_serve  # noqa: E402, F401
-from audio_gen.cli import register as register_audio  # noqa: E402
-
-register_audio(app)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    logging.basicConfig(level=os.environ.get("SONGSPACE_LOG", "WARNING"))
-    app()

@@ -15,9 +15,9 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipelines.cli_common import JsonOption, app, fail
+from cli.common import JsonOption, app, fail
+from foundation.progress import console
 from pipelines.pipeline_config import load_config
-from pipelines.progress import console
 from pipelines.run_manifest import current_run, read_manifest, runs_of
 from pipelines.runner import StepFailed, run_pipeline
 from pipelines.step import BadInput

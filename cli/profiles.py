@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli_common import JsonOption, OnErrorOption, app, fail, load_model, song_table
+from cli.common import JsonOption, OnErrorOption, app, fail, load_model, song_table
+from foundation.progress import console
 from pipelines.profiling import build_from_logs, config_from_file, update_from_logs
-from pipelines.progress import console
 from pipelines.schemas import DataError, OnError
 from recsys.artifact import ArtifactError
 from recsys.profile_artifact import ProfileArtifact, load_model_for, load_profiles

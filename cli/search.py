@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli_common import JsonOption, app, fail, load_model, song_table
-from pipelines.progress import console
+from cli.common import JsonOption, app, fail, load_model, song_table
+from foundation.progress import console
 from recsys.search import SongSearch, UnknownSongError
 from recsys.tags import parse_mix
 

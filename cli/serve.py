@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli_common import app, fail
-from pipelines.progress import console
+from cli.common import app, fail
+from foundation.progress import console
 
 
 @app.command()

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -14,8 +11,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-
-from recsys.song2vec import EpochCallback, EpochStats
 
 # soft_wrap: never break a path or an error message across lines.
 console = Console(stderr=True, soft_wrap=True)
@@ -27,18 +22,3 @@ def progress_bar(*columns) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
                     MofNCompleteColumn(), *columns, TimeElapsedColumn(), TextColumn("ETA"),
                     TimeRemainingColumn(), console=console)
-
-
-@contextmanager
-def epoch_progress(epochs: int, label: str = "training song2vec") -> Iterator[EpochCallback]:
-    """A progress bar over epochs showing songs/s and the epoch's loss; yields the callback."""
-    progress = progress_bar(TextColumn("epochs"), TextColumn("{task.fields[rate]}"),
-                            TextColumn("{task.fields[loss]}"))
-    with progress:
-        task = progress.add_task(label, total=epochs, rate="", loss="")
-
-        def on_epoch(stats: EpochStats) -> None:
-            loss = f"loss {stats.loss:,.0f}" if stats.loss is not None else ""
-            progress.update(task, advance=1, rate=f"{stats.songs_per_s:,.0f} songs/s", loss=loss)
-
-        yield on_epoch

@@ -48,7 +48,7 @@ from typing import Any
 
 import polars as pl
 
-from pipelines.readers import (
+from pipelines.readers.core import (
     R_FIELDS,
     R_JSON,
     R_MISSING,
@@ -56,13 +56,15 @@ from pipelines.readers import (
     R_TRUNCATED,
     R_TYPE,
     _Issue,
-    _missing_column,
     _natural_key,
+    _read_text,
+    _Sink,
+)
+from pipelines.readers.tables import (
+    _missing_column,
     _parse_csv,
     _parse_jsonl,
     _read_parquet_file,
-    _read_text,
-    _Sink,
 )
 from pipelines.schemas import DataError, OnError
 from recsys.catalog import normalise_text

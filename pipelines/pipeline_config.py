@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pipelines.cli_common import DEFAULT_DATA
+from foundation.paths import DEFAULT_DATA
+from foundation.settings import Settings
 from pipelines.training import MODEL_NAMES
 from recsys.profiles import ProfileConfig
-from recsys.settings import Settings
 from recsys.song2vec import Song2VecConfig
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recsys.artifact import sha256_file
+from foundation.publishing import sha256_file
 
 if TYPE_CHECKING:
     from pipelines.engines import Engine

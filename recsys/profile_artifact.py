@@ -19,7 +19,7 @@ index, tied to the model artifact it was built from.
     quarantine.jsonl       bad rows set aside, with reasons (when there were any)
 
 Like model artifacts, it is written to a temporary sibling folder and swapped into place
-atomically (`recsys.artifact.publishing`), so an update that fails leaves the old one intact.
+atomically (`foundation.publishing.publishing`), so an update that fails leaves the old one intact.
 """
 
 from __future__ import annotations
@@ -32,17 +32,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from recsys.artifact import (
-    Artifact,
-    ArtifactError,
-    load_artifact,
-    package_versions,
-    publishing,
-    sha256_file,
-)
+from foundation.publishing import publishing, sha256_file
+from recsys.artifact import Artifact, ArtifactError, load_artifact, package_versions
 from recsys.growable import load_npy_with_room, with_room
 from recsys.index import VectorIndex
-from recsys.profiles import Interests, Pairs, ProfileConfig, ProfileState
+from recsys.interests import Interests
+from recsys.profiles import Pairs, ProfileConfig, ProfileState
 
 FORMAT = "songspace.profiles"
 FORMAT_VERSION = 1

@@ -22,8 +22,8 @@ from typing import ClassVar, Literal, Self
 
 import numpy as np
 
+from foundation.settings import Settings
 from recsys.base import Context, Recommender, context_matrix, top_k
-from recsys.settings import Settings
 
 logger = logging.getLogger(__name__)
 

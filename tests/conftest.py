@@ -20,7 +20,7 @@ def shared_data() -> Path:
 
 def run(*args, code: int = 0):
     """Run the songspace CLI in-process as a user would; check its exit code."""
-    from pipelines.cli import app
+    from cli.main import app
 
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == code, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
@@ -30,7 +30,7 @@ def run(*args, code: int = 0):
 @pytest.fixture(scope="session")
 def splits(tmp_path_factory) -> Path:
     """The embedded data split as `songspace split` does it."""
-    from pipelines.cli_common import DEFAULT_DATA
+    from foundation.paths import DEFAULT_DATA
 
     out = tmp_path_factory.mktemp("splits")
     run("split", DEFAULT_DATA, "--out", out, "--valid", "0.05", "--test", "0.05", "--seed", "1")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.cli import app
+from cli.main import app
 from recsys.artifact import ArtifactError, load_artifact
 from recsys.song2vec import Song2Vec
 from tests.conftest import run
@@ -183,7 +183,7 @@ def test_killed_training_never_leaves_a_half_written_model(splits, model, tmp_pa
     before = (target / "manifest.json").read_text()
     env = {**os.environ, "COLUMNS": "120"}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "train",
+        [sys.executable, "-c", "from cli.main import main; main()", "train",
          "--playlists", str(splits / "train"), "--out", str(target), "--epochs", "200"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from audio_gen.folder_dataset import load_folder
-from pipelines.cli import app
+from cli.main import app
 
 from .conftest import TEXT_DIM
 
@@ -129,7 +129,7 @@ def test_folder_dataset_errors_name_the_row(tmp_path):
 
 
 def test_help_never_imports_torch():
-    code = ("import sys; import pipelines.cli; "
+    code = ("import sys; import cli.main; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
     for command in (["generate"], ["audio", "train"], ["audio", "evaluate"], ["audio", "synth"]):

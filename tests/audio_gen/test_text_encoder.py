@@ -9,8 +9,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from audio_gen.cli import DEFAULT_MODEL
-from pipelines.cli import app
+from audio_gen import DEFAULT_CHECKPOINT as DEFAULT_MODEL
+from cli.main import app
 
 from .conftest import HAS_ENCODER
 

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from recsys.artifact import sha256_file
+from foundation.publishing import sha256_file
 from recsys.profile_artifact import load_profiles
 from tests.conftest import run
 
@@ -171,7 +171,7 @@ def test_killed_run_resumes_to_the_same_artifacts(local_run, config, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "COLUMNS": "120"}
     process = subprocess.Popen(
-        [sys.executable, "-c", "from pipelines.cli import main; main()", "pipeline", "run",
+        [sys.executable, "-c", "from cli.main import main; main()", "pipeline", "run",
          "--config", str(config), "--out", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120

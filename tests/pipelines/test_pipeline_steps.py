@@ -10,8 +10,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from foundation.paths import DEFAULT_DATA
 from pipelines.batch import bucket_folders, top_k
-from pipelines.cli_common import DEFAULT_DATA
 from pipelines.engines import LocalEngine, RayEngine
 from pipelines.pipeline_config import PipelineConfig, load_config
 from pipelines.run_manifest import publish

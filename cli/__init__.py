@@ -1,0 +1,1 @@
+"""The `songspace` command line: one module per command group, registered in `cli.main`."""
