@@ -235,18 +235,18 @@ class SessionKNN(Recommender):
         return cls(config, name=name).fit(sentences, n_items)
 
 
-def SKNN(k: int = 50, **overrides) -> SessionKNN:  # noqa: N802 (reads as a class)
+def SKNN(k: int = 50, **overrides) -> SessionKNN:
     """Plain session kNN: cosine of binary sets, every neighbour song votes its similarity."""
     return SessionKNN(SessionKNNConfig(k=k, **overrides), name="sknn")
 
 
-def VSKNN(k: int = 100, **overrides) -> SessionKNN:  # noqa: N802
+def VSKNN(k: int = 100, **overrides) -> SessionKNN:
     """Vector multiplication SKNN: linearly decaying context weights, dot product, IDF votes."""
     config = {"similarity": "dot", "weighting": "linear", "idf": True, **overrides}
     return SessionKNN(SessionKNNConfig(k=k, **config), name="vsknn")
 
 
-def VSTAN(k: int = 100, **overrides) -> SessionKNN:  # noqa: N802
+def VSTAN(k: int = 100, **overrides) -> SessionKNN:
     """VSTAN: exponential context weights, item-neighbourhood decay around the anchor, a soft
     sequential filter and IDF votes."""
     config = {"similarity": "cosine", "weighting": "exp", "spw": 5.0, "inh": 5.0,
