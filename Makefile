@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint install
+.PHONY: demo test test-fast lint install
 
 $(BIN)/songspace: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,14 @@ install: $(BIN)/songspace
 demo: install
 	$(BIN)/songspace demo
 
+# One worker per core; a test file stays on one worker, so its module fixtures are built once.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
+
+# The inner loop: everything but the tests marked slow (real trainings, whole pipeline runs).
+test-fast: install
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

@@ -22,6 +22,8 @@ from foundation.publishing import sha256_file
 from recsys.profile_artifact import load_profiles
 from tests.conftest import run
 
+pytestmark = pytest.mark.slow
+
 # Few epochs, few evaluation cases: the whole pipeline in well under a minute.
 FAST = """
 [data]

@@ -54,6 +54,7 @@ def _buckets(out: Path) -> dict[str, pl.DataFrame]:
             for folder in bucket_folders(out / "logs")}
 
 
+@pytest.mark.slow
 def test_log_ingestion_buckets_users_the_same_on_both_engines(logs, tmp_path):
     local = _ingest(logs, tmp_path / "local", LocalEngine())["logs"]
     assert local == {"events_read": 601, "events_matched": 599, "quarantined": 1,
