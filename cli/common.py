@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -62,14 +62,39 @@ def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
 
 @contextmanager
 def epoch_progress(epochs: int, label: str = "training song2vec") -> Iterator[EpochCallback]:
-    """A progress bar over epochs showing songs/s and the epoch's loss; yields the callback."""
-    progress = progress_bar(TextColumn("epochs"), TextColumn("{task.fields[rate]}"),
-                            TextColumn("{task.fields[loss]}"))
+    """Progress over epochs showing songs/s and the epoch's loss; yields the callback."""
+    progress = progress_bar(TextColumn("{task.fields[rate]}"), TextColumn("{task.fields[loss]}"))
     with progress:
-        task = progress.add_task(label, total=epochs, rate="", loss="")
+        task = progress.add_task(label, total=epochs, unit="epochs", rate="", loss="")
 
         def on_epoch(stats: EpochStats) -> None:
             loss = f"loss {stats.loss:,.0f}" if stats.loss is not None else ""
             progress.update(task, advance=1, rate=f"{stats.songs_per_s:,.0f} songs/s", loss=loss)
 
         yield on_epoch
+
+
+@contextmanager
+def evaluation_progress(
+    models: Sequence[str],
+) -> Iterator[tuple[Callable[[str, str], None], Callable[[str, int, int], None]]]:
+    """A row per model, fitting then evaluating its cases (done/total, rate, ETA); yields the
+    ``on_model`` and ``on_cases`` callbacks of `pipelines.training.evaluate_artifact`."""
+    progress = progress_bar()
+    tasks: dict[str, object] = {}
+    with progress:
+
+        def on_model(name: str, stage: str) -> None:
+            number = f"{list(models).index(name) + 1}/{len(models)}" if name in models else "?"
+            label = f"{stage} {name} (model {number})"
+            if name not in tasks:
+                tasks[name] = progress.add_task(label, total=None, unit="cases")
+            else:
+                progress.recount(tasks[name], description=label)
+
+        def on_cases(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                on_model(name, "evaluating")
+            progress.update(tasks[name], completed=done, total=total)
+
+        yield on_model, on_cases

@@ -18,10 +18,13 @@ from cli.common import (
     OnErrorOption,
     app,
     epoch_progress,
+    evaluation_progress,
     fail,
     load_model,
     song_table,
 )
+from cli.profiles import build as build_profiles
+from cli.profiles import recommend
 from foundation.paths import DEFAULT_DATA
 from foundation.progress import console
 from pipelines.readers import read_playlists, write_dataset
@@ -208,11 +211,11 @@ def evaluate(
     test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
     names = tuple(n.strip() for n in models.split(",") if n.strip())
     started = time.perf_counter()
-    with console.status("evaluating") as status:
+    with evaluation_progress(names) as (on_model, on_cases):
         try:
             result = evaluate_artifact(
                 artifact, test_set, models=names, max_positions=max_positions, seed=seed,
-                on_model=lambda name, stage: status.update(f"{stage} {name}"),
+                on_model=on_model, on_cases=on_cases,
             )
         except ValueError as error:
             raise fail(str(error)) from None
@@ -249,9 +252,13 @@ def demo(
     epochs: Annotated[int, typer.Option(
         help="Training epochs; fewer than `train`'s tuned default so the demo takes a minute.")
     ] = 30,
+    logs: Annotated[Path, typer.Option(help="Listening logs to build taste profiles from.")
+                    ] = DEFAULT_DATA.parent / "listening_log",
+    user: Annotated[str, typer.Option(help="User of the logs to recommend songs to.")] = "alice",
 ) -> None:
-    """The main job on the embedded data: split, train, evaluate against the baselines, and show
-    songs similar to a famous song."""
+    """The main job on the embedded data: split, train, evaluate against the baselines, show
+    songs similar to a famous song, build taste profiles from the sample listening log and
+    recommend songs to one of its users."""
     started = time.perf_counter()
     parts = split_dataset(_read(data), valid=0.0, test=0.1, seed=seed)
     train_set = parts["train"]
@@ -268,5 +275,11 @@ def demo(
     found = songs.describe(index)
     rows = songs.similar(index, 10)
     console.print(song_table(f"songs similar to {found['title']} by {found['artist']}", rows))
-    console.print(f"done in {time.perf_counter() - started:.0f}s; model at [bold]{path}[/]; try "
-                  f"`songspace similar \"Hotel California\" --model {path}`")
+    profiles = out / "profiles"
+    build_profiles(logs=logs, model=path, out=profiles, on_error="quarantine", config=None,
+                   json_output=False)
+    recommend(profiles=profiles, user=user, k=10, diversity=0.0, include_played=False,
+              interests=False, json_output=False)
+    console.print(f"done in {time.perf_counter() - started:.0f}s; model at [bold]{path}[/], "
+                  f"profiles at [bold]{profiles}[/]; try `songspace similar \"Hotel California\" "
+                  f"--model {path}` or `songspace recommend --profiles {profiles} --user bob`")

@@ -12,11 +12,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import TextColumn
 from rich.table import Table
 
 from cli.common import JsonOption, app, fail
-from foundation.progress import console
+from foundation.progress import console, progress_bar
 from pipelines.pipeline_config import load_config
 from pipelines.run_manifest import current_run, read_manifest, runs_of
 from pipelines.runner import StepFailed, run_pipeline
@@ -79,28 +79,33 @@ def run(
         settings = load_config(config)
     except ValueError as error:
         raise fail(str(error)) from None
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description:<10}"),
-                        TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                        console=console, transient=False)
-    tasks = {s.name: progress.add_task(s.name, total=1, start=False, status="[dim]waiting[/]")
-             for s in STEPS}
-    tasks["publish"] = progress.add_task("publish", total=1, start=False,
-                                         status="[dim]waiting[/]")
+    # A row per step: its status and stage, and a bar with rate and ETA while a stage counts
+    # its work (the train step's epochs, the evaluate step's cases); plain lines off a terminal.
+    progress = progress_bar(TextColumn("{task.fields[status]}"), spinner=True)
+    width = max(len(name) for name in [*(s.name for s in STEPS), "publish"])
+    tasks = {name: progress.add_task(f"{name:<{width}}", total=None, start=False,
+                                     status="[dim]waiting[/]")
+             for name in [*(s.name for s in STEPS), "publish"]}
 
     def on_event(step: str, status: str, detail: str) -> None:
         task = tasks[step]
+        text = f"[{_STYLE.get(status, 'green')}]{status}[/]"
+        text = f"{text} {escape(detail)}" if detail else text
         if status == "running":
+            progress.recount(task, None, status=text)
             progress.start_task(task)
         else:
-            progress.update(task, completed=1)
+            progress.update(task, status=text)
+            progress.start_task(task)
             progress.stop_task(task)
-        text = f"[{_STYLE.get(status, 'green')}]{status}[/]"
-        progress.update(task, status=f"{text} {escape(detail)}" if detail else text)
+
+    def on_progress(step: str, done: int, total: int, unit: str) -> None:
+        progress.update(tasks[step], completed=done, total=total, unit=unit)
 
     try:
         with progress:
             result = run_pipeline(settings, out, engine=engine, ray_address=ray_address,
-                                  on_event=on_event)
+                                  on_event=on_event, on_progress=on_progress)
     except BadInput as error:
         raise fail(str(error)) from None
     except StepFailed as failure:

@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 # Told (step, status, detail): status is "running", "cached", "reused", "done", "failed",
 # or "published" (step "publish").
 Listener = Callable[[str, str, str], None]
+# Told (step, done, total, unit) as the running step's current stage counts its work.
+ProgressListener = Callable[[str, int, int, str], None]
 
 
 class StepFailed(RuntimeError):
@@ -125,6 +127,7 @@ def run_pipeline(
     ray_address: str | None = None,
     steps: list[Step] | None = None,
     on_event: Listener | None = None,
+    on_progress: ProgressListener | None = None,
 ) -> RunResult:
     """Run (or resume) the pipeline into ``out/runs/<time>-<hash>`` and publish it.
 
@@ -141,6 +144,9 @@ def run_pipeline(
         The steps to run (`pipelines.steps.STEPS` by default).
     on_event : callable, optional
         Told ``(step, status, detail)`` as the run goes (for a progress display).
+    on_progress : callable, optional
+        Told ``(step, done, total, unit)`` as the running step counts its work (epochs of
+        training, cases of evaluation), for a bar with rate and ETA.
 
     Returns
     -------
@@ -163,6 +169,7 @@ def run_pipeline(
     if ray_address and engine != "ray":
         raise BadInput("--ray-address only goes with --engine ray")
     tell = on_event or (lambda *_: None)
+    count = on_progress or (lambda *_: None)
     out = Path(out).absolute()
     planned = plan(steps, config)
     plan_hash = hash_json({n: p["fingerprint"] for n, p in planned.items()})[:10]
@@ -201,6 +208,8 @@ def run_pipeline(
                 log = run / "logs" / f"{step.name}.log"
                 ctx = StepContext(out=run, run_dir=run, config=config, engine=runner,
                                   on_stage=lambda detail, n=step.name: tell(n, "running", detail),
+                                  on_progress=lambda done, total, unit, n=step.name: count(
+                                      n, done, total, unit),
                                   records=dict(records))
                 started = now()
                 try:

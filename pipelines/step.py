@@ -36,6 +36,8 @@ class StepContext:
     out : the (staging) folder the step writes its outputs into.
     run_dir : the run folder; ``input(name)`` is the finished output folder of an earlier step.
     on_stage : told what the step is doing now (for the progress display).
+    on_progress : told ``(done, total, unit)`` as the current stage's counted work goes
+        (epochs, cases...), for a bar with rate and ETA.
     """
 
     out: Path
@@ -43,6 +45,7 @@ class StepContext:
     config: PipelineConfig
     engine: Engine
     on_stage: Callable[[str], None] = lambda _: None
+    on_progress: Callable[[int, int, str], None] = lambda *_: None
     records: dict[str, dict] = field(default_factory=dict)
 
     def input(self, step: str) -> Path:

@@ -196,10 +196,11 @@ def train(ctx: StepContext) -> dict:
     cfg = ctx.config.song2vec
     dataset = _read(ctx.input("validate") / "train")
     done = [0]
+    ctx.on_stage("training song2vec")
 
     def on_epoch(stats) -> None:
         done[0] += 1
-        ctx.on_stage(f"epoch {done[0]}/{cfg.epochs}, {stats.songs_per_s:,.0f} songs/s")
+        ctx.on_progress(done[0], cfg.epochs, "epochs")
 
     try:
         _, metrics = train_song2vec(dataset, cfg, ctx.out / "model",
@@ -328,7 +329,9 @@ def evaluate(ctx: StepContext) -> dict:
     ctx.on_stage("next-song prediction against the baselines")
     result = evaluate_artifact(model, test, models=tuple(settings.models),
                                max_positions=settings.max_positions, seed=seed,
-                               on_model=lambda name, stage: ctx.on_stage(f"{stage} {name}"))
+                               on_model=lambda name, stage: ctx.on_stage(f"{stage} {name}"),
+                               on_cases=lambda _, done, total: ctx.on_progress(done, total,
+                                                                              "cases"))
     ctx.on_stage("similar songs judged by tags")
     similar = evaluate_similar_artifact(model, max_songs=settings.similar_songs, seed=seed)
     ctx.on_stage("popularity of the recommendations")

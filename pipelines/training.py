@@ -61,9 +61,11 @@ def evaluate_artifact(
     max_positions: int | None = None,
     seed: int = 0,
     on_model=None,
+    on_cases=None,
 ) -> dict:
     """Next-song metrics of the artifact's song2vec and of baselines fitted on the artifact's
-    own training playlists, all on the same cases built from `test`."""
+    own training playlists, all on the same cases built from `test` (``on_model`` and
+    ``on_cases`` as in :func:`recsys.evaluation.evaluate_models`)."""
     unknown = sorted(set(models) - set(MODEL_NAMES))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; expected some of {list(MODEL_NAMES)}")
@@ -79,7 +81,7 @@ def evaluate_artifact(
             chosen.append(factory(seed=seed) if name in ("als", "bpr") else factory())
     result = evaluate_models(
         chosen, artifact.training_sentences, cases, len(catalog), fitted=("song2vec",),
-        on_model=on_model,
+        on_model=on_model, on_cases=on_cases,
     )
     test_songs = np.concatenate(test_playlists) if test_playlists else np.zeros(0)
     result["test_songs_not_in_catalogue"] = int((test_songs < 0).sum())

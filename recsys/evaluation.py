@@ -52,10 +52,12 @@ def make_cases(
 
 
 def rank_targets(
-    model: Recommender, cases: Cases, batch_size: int = 1024, k_coverage: int = 10
+    model: Recommender, cases: Cases, batch_size: int = 1024, k_coverage: int = 10,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """1-based rank of each answer among the songs the context does not hold (inf when it is
-    a miss by construction), and the set of songs that appeared in some top-k."""
+    a miss by construction), and the set of songs that appeared in some top-k.
+    ``on_batch(done, total)`` is told the cases ranked so far after each batch."""
     ranks = np.full(len(cases), np.inf)
     shown = np.zeros(model.n_items, bool)
     for start in range(0, len(cases), batch_size):
@@ -74,6 +76,8 @@ def rank_targets(
         batch_ranks = 1.0 + better + np.maximum(ties, 0)
         batch_ranks[~np.isfinite(target_scores)] = np.inf
         ranks[start:stop] = batch_ranks
+        if on_batch is not None:
+            on_batch(stop, len(cases))
     return ranks, shown
 
 
@@ -89,9 +93,10 @@ def metrics_from_ranks(ranks: np.ndarray, shown: np.ndarray) -> dict[str, float]
     }
 
 
-def evaluate_model(model: Recommender, cases: Cases) -> dict[str, float]:
+def evaluate_model(model: Recommender, cases: Cases,
+                   on_batch: Callable[[int, int], None] | None = None) -> dict[str, float]:
     started = time.perf_counter()
-    ranks, shown = rank_targets(model, cases)
+    ranks, shown = rank_targets(model, cases, on_batch=on_batch)
     result = metrics_from_ranks(ranks, shown)
     result["eval_seconds"] = round(time.perf_counter() - started, 3)
     return result
@@ -104,8 +109,12 @@ def evaluate_models(
     n_items: int,
     fitted: Sequence[str] = (),
     on_model: Callable[[str, str], None] | None = None,
+    on_cases: Callable[[str, int, int], None] | None = None,
 ) -> dict:
     """Fit (unless named in `fitted`) and evaluate every model on the same cases.
+
+    ``on_model(name, stage)`` is told "fitting" / "evaluating" as each model starts them;
+    ``on_cases(name, done, total)`` the cases evaluated so far, batch by batch.
 
     Returns the JSON object of `songspace evaluate --json`:
     {"cases": N, "playlists": P, "unknown_targets": U, "models": {name: {metric: value}}}.
@@ -121,7 +130,9 @@ def evaluate_models(
             fit_seconds = time.perf_counter() - started
         if on_model:
             on_model(model.name, "evaluating")
-        results[model.name] = evaluate_model(model, cases)
+        on_batch = None if on_cases is None else (
+            lambda done, total, name=model.name: on_cases(name, done, total))
+        results[model.name] = evaluate_model(model, cases, on_batch=on_batch)
         results[model.name]["fit_seconds"] = round(fit_seconds, 3)
     return {
         "cases": len(cases),
