@@ -43,9 +43,13 @@ def load_model(model: Path) -> Artifact:
 
 
 def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
-    """Songs as a readable table: rank, title, artist, score (and one extra column)."""
+    """Songs as a readable table: rank, title, artist, score (when the rows have one) and one
+    extra column."""
     table = Table(title=title)
-    columns = [("#", "right"), ("title", "left"), ("artist", "left"), ("score", "right")]
+    scored = any(row.get("score") is not None for row in rows)
+    columns = [("#", "right"), ("title", "left"), ("artist", "left")]
+    if scored:
+        columns.append(("score", "right"))
     if extra:
         columns.append((extra, "left"))
     columns.append(("song_id", "left"))
@@ -53,7 +57,9 @@ def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for n, row in enumerate(rows, 1):
         score = row.get("score")
-        cells = [str(n), row["title"], row["artist"], "" if score is None else f"{score:.3f}"]
+        cells = [str(n), row["title"], row["artist"]]
+        if scored:
+            cells.append("" if score is None else f"{score:.3f}")
         if extra:
             cells.append(str(row.get(extra, "")))
         table.add_row(*cells, row["song_id"])

@@ -29,7 +29,7 @@ from foundation.paths import DEFAULT_DATA
 from foundation.progress import console
 from pipelines.readers import read_playlists, write_dataset
 from pipelines.schemas import DataError, Dataset, OnError
-from pipelines.splits import split_dataset
+from pipelines.splits import playlist_sizes, split_dataset
 from pipelines.training import (
     MODEL_NAMES,
     evaluate_artifact,
@@ -123,16 +123,30 @@ def ingest(
 def split(
     path: Annotated[Path, typer.Argument(help="Playlist file or folder, any supported format.")],
     out: Annotated[Path, typer.Option(help="Folder to hold train/, valid/ and test/.")],
-    valid: Annotated[float, typer.Option(help="Fraction of playlists for validation.")] = 0.1,
-    test: Annotated[float, typer.Option(help="Fraction of playlists for the test.")] = 0.1,
+    valid: Annotated[float, typer.Option(
+        help="Fraction of the playlists of two or more songs held out for validation.")] = 0.1,
+    test: Annotated[float, typer.Option(
+        help="Fraction of the playlists of two or more songs held out for the test.")] = 0.1,
     seed: Annotated[int, typer.Option(help="Seed of the split.")] = 0,
 ) -> None:
-    """Carve seeded train / valid / test splits of whole playlists out of one playlist set."""
-    parts = split_dataset(_read(path), valid=valid, test=test, seed=seed)
+    """Carve seeded train / valid / test splits of whole playlists out of one playlist set.
+
+    The fractions apply to playlists of two or more songs; single-song ones all stay in train.
+    """
+    dataset = _read(path)
+    sizes = playlist_sizes(dataset)
+    total, evaluable = sizes.height, int((sizes["len"] >= 2).sum())
+    console.print(f"--valid and --test apply to the {evaluable:,} playlists of two or more "
+                  f"songs (of {total:,}); the {total - evaluable:,} single-song ones stay in "
+                  "train")
+    parts = split_dataset(dataset, valid=valid, test=test, seed=seed)
     for name, part in parts.items():
         write_dataset(part, out / name)
         playlists = part.playlists["playlist_id"].n_unique()
-        console.print(f"{name}: {playlists:,} playlists -> {out / name}")
+        share = "" if name == "train" else (
+            f" ({playlists / max(evaluable, 1):.1%} of those of two or more songs, "
+            f"{playlists / max(total, 1):.1%} of all)")
+        console.print(f"{name}: {playlists:,} playlists{share} -> {out / name}")
 
 
 @app.command()

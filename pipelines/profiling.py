@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,17 +42,23 @@ from recsys.user_index import build_user_index, update_user_index
 Stage = Callable[[str], None]
 
 
-def _read(logs: Path, model: Artifact, on_error: OnError) -> tuple[Listening, list[str]]:
-    """The matched events and the quarantined rows (read back from a scratch file, so that
-    they can be published with the profiles)."""
-    with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
-        listening = read_logs(
-            logs, songs=model.catalog.songs, on_error=on_error,
-            quarantine_path=Path(scratch) / "quarantine.jsonl" if on_error == "quarantine"
-            else None)
-        file = listening.report.quarantine_file
-        quarantine = (Path(file).read_text().splitlines() if file and Path(file).is_file()
-                      else [])
+def quarantine_beside(out: Path) -> Path:
+    """Where a run's bad rows are written as they are read: beside the profiles folder
+    (``<out>.quarantine.jsonl``), so the file a message names is still there when the run
+    fails; a run that publishes also keeps them inside the folder."""
+    return out.with_name(out.name + ".quarantine.jsonl")
+
+
+def _read(logs: Path, model: Artifact, on_error: OnError,
+          out: Path) -> tuple[Listening, list[str]]:
+    """The matched events and the quarantined rows (read back from the quarantine file, so
+    that they can be published with the profiles)."""
+    listening = read_logs(
+        logs, songs=model.catalog.songs, on_error=on_error,
+        quarantine_path=quarantine_beside(out) if on_error == "quarantine" else None)
+    file = listening.report.quarantine_file
+    quarantine = (Path(file).read_text().splitlines() if file and Path(file).is_file()
+                  else [])
     return listening, quarantine
 
 
@@ -125,14 +130,16 @@ def build_from_logs(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     stage("reading logs")
-    listening, quarantine = _read(logs, model, on_error)
+    listening, quarantine = _read(logs, model, on_error, out)
     seconds["read"] = time.perf_counter() - started
 
     if not listening.events.height:
+        read = listening.report
+        where = f" to {read.quarantine_file}" if read.quarantined else ""
         raise ValueError(
             f"{logs}: no event matched a song of the model's catalogue "
-            f"({listening.report.events_read:,} read, {listening.report.quarantined:,} "
-            f"quarantined, {listening.report.unmatched_events:,} unmatched); nothing to build")
+            f"({read.events_read:,} read, {read.quarantined:,} quarantined{where}, "
+            f"{read.unmatched_events:,} unmatched); nothing to build")
     stage("building profiles")
     mark = time.perf_counter()
     unit = song_space(model.model.input_vectors, model.model.trained, config)
@@ -187,7 +194,7 @@ def update_from_logs(
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     stage("reading logs")
-    listening, quarantine = _read(logs, model, on_error)
+    listening, quarantine = _read(logs, model, on_error, Path(profiles.path))
     seconds["read"] = time.perf_counter() - started
 
     stage("updating profiles")

@@ -8,6 +8,11 @@ import polars as pl
 from pipelines.schemas import Dataset
 
 
+def playlist_sizes(dataset: Dataset) -> pl.DataFrame:
+    """``playlist_id, len`` of every playlist, in order of first appearance."""
+    return dataset.playlists.group_by("playlist_id", maintain_order=True).len()
+
+
 def split_dataset(
     dataset: Dataset, valid: float = 0.1, test: float = 0.1, seed: int = 0
 ) -> dict[str, Dataset]:
@@ -18,7 +23,7 @@ def split_dataset(
     """
     if valid < 0 or test < 0 or valid + test >= 1:
         raise ValueError(f"valid={valid} and test={test} must be >= 0 and sum to less than 1")
-    sizes = dataset.playlists.group_by("playlist_id", maintain_order=True).len()
+    sizes = playlist_sizes(dataset)
     candidates = sizes.filter(pl.col("len") >= 2)["playlist_id"].to_numpy()
     order = np.random.default_rng(seed).permutation(len(candidates))
     n_test, n_valid = round(len(candidates) * test), round(len(candidates) * valid)

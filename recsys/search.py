@@ -87,9 +87,12 @@ class SongSearch:
 
     def resolve(self, query: str) -> Resolved:
         """A song id, or a title ("title", "title artist", "artist - title"); several matches
-        resolve to the most played one."""
+        resolve to the most played one. A title may be typed without its "(w/ ...)" or
+        "(feat. ...)" part, or cut short when only one title starts that way."""
         by_id = self.catalog.index_of(query)
-        matches = [by_id] if by_id is not None else self.text.exact(query)
+        matches = [by_id] if by_id is not None else (
+            self.text.exact(query) or self.text.exact_bare(query)
+            or self.text.unique_prefix(query))
         if not matches:
             raise UnknownSongError(query, self.suggest(query))
         return Resolved(matches[0], len(matches))

@@ -9,6 +9,7 @@ the 75,000-song yes.com catalogue.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,14 @@ import numpy as np
 from recsys.catalog import normalise_text
 
 _END = "\U0010ffff"  # sorts after every character: [w, w + _END) holds every word starting w
+# The guest part of a title: "California Love (w/ Dr. Dre)", "Song [feat. X]", "Song ft. X".
+_GUESTS = re.compile(r"\s*[(\[]\s*(?:w/|with\b|feat\b|ft\b|featuring\b)[^)\]]*[)\]]"
+                     r"|\s+(?:feat\.|ft\.|featuring)\s.*$", re.IGNORECASE)
+
+
+def bare_title(title: str) -> str:
+    """The title without its guests: "California Love (w/ Dr. Dre)" -> "California Love"."""
+    return _GUESTS.sub("", title).strip() or title
 
 
 class _PrefixIndex:
@@ -64,6 +73,11 @@ class TextSearch:
         self._title_artist = _PrefixIndex([f"{t} {a}" for t, a in pairs], list(range(n)), n)
         pairs = zip(self.titles, self.artists, strict=True)
         self._artist_title = _PrefixIndex([f"{a} {t}" for t, a in pairs], list(range(n)), n)
+        bare = [normalise_text(bare_title(t)) for t in titles]
+        self._bare = _PrefixIndex(
+            [*bare, *(f"{t} {a}" for t, a in zip(bare, self.artists, strict=True)),
+             *(f"{a} {t}" for t, a in zip(bare, self.artists, strict=True))],
+            [*range(n), *range(n), *range(n)], n)
         self._vocabulary: list[str] | None = None  # built on the first misspelt query
         # Within a tier, more plays rank higher; the rank keeps the sort key an exact integer.
         self._popularity_rank = np.argsort(np.argsort(-self.plays, kind="stable"))
@@ -102,6 +116,17 @@ class TextSearch:
                 | self._artist_title.equal(phrase))
         found = np.flatnonzero(mask)
         return found[np.argsort(self._popularity_rank[found])].tolist()
+
+    def exact_bare(self, query: str) -> list[int]:
+        """Like :meth:`exact`, on titles without their "(w/ ...)" / "(feat. ...)" part."""
+        found = np.flatnonzero(self._bare.equal(normalise_text(query)))
+        return found[np.argsort(self._popularity_rank[found])].tolist()
+
+    def unique_prefix(self, query: str) -> list[int]:
+        """The one song whose title starts with the query ([] when none or several do)."""
+        phrase = normalise_text(query)
+        found = np.flatnonzero(self._whole_titles.starting(phrase)) if phrase else []
+        return [int(found[0])] if len(found) == 1 else []
 
     def close_matches(self, query: str, limit: int = 5) -> list[int]:
         """Songs the query probably meant (for 'did you mean' in errors): each typed word is
