@@ -3,13 +3,18 @@
 The text encoder is frozen, so every caption is encoded once when the pool is built; training
 then only indexes tensors. Entry 0 of the caption table is the empty prompt (the "no text" of
 classifier-free guidance).
+
+Building a large pool takes minutes, so it can be given a deadline (``time.perf_counter()``
+seconds): when it passes, :class:`PoolPaused` carries the work done so far, and passing that
+state back as ``resume`` carries on to exactly the pool an uninterrupted build makes.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -22,6 +27,20 @@ from audio_gen.text_encoder import TextEmbedding, TextEncoder
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]
+
+
+class PoolPaused(Exception):
+    """Building the pool reached its deadline; ``state`` resumes it (``stage``: done/total)."""
+
+    def __init__(self, state: dict, stage: str, done: int, total: int) -> None:
+        self.state, self.stage, self.done, self.total = state, stage, done, total
+        super().__init__(f"paused {stage} at {done:,}/{total:,}")
+
+
+def _check(deadline: float | None, state: Callable[[], dict], stage: str, done: int,
+           total: int) -> None:
+    if deadline is not None and time.perf_counter() >= deadline:
+        raise PoolPaused(state(), stage, done, total)
 
 
 @dataclass
@@ -66,28 +85,36 @@ class Pool:
 
 def encode_captions(
     encoder: TextEncoder, captions: Sequence[str], batch_size: int = 128,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, *, deadline: float | None = None,
+    parts: list[dict] | None = None, state: Callable[[], dict] | None = None,
 ) -> TextEmbedding:
-    """Embeddings of ``["", *captions]`` in batches (the empty prompt first)."""
+    """Embeddings of ``["", *captions]`` in batches (the empty prompt first).
+
+    ``parts`` holds the batches encoded so far (as dicts of tensors) and is extended in place;
+    at ``deadline`` :class:`PoolPaused` is raised with ``state()``."""
     texts = ["", *captions]
-    parts = []
-    for start in range(0, len(texts), batch_size):
-        parts.append(encoder.encode(texts[start:start + batch_size]))
+    parts = [] if parts is None else parts
+    for start in range(len(parts) * batch_size, len(texts), batch_size):
+        _check(deadline, state or (lambda: {}), "encoding captions", start, len(texts))
+        embedding = encoder.encode(texts[start:start + batch_size])
+        parts.append({f.name: getattr(embedding, f.name) for f in fields(embedding)})
         if on_progress is not None:
             on_progress("encoding captions", min(start + batch_size, len(texts)), len(texts))
-    return TextEmbedding.cat(parts)
+    return TextEmbedding.cat([TextEmbedding(**part) for part in parts])
 
 
 def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
               beats: list[tuple[float, float]], encoder: TextEncoder,
-              on_progress: Progress | None) -> Pool:
+              on_progress: Progress | None, deadline: float | None = None,
+              parts: list[dict] | None = None, state: Callable[[], dict] | None = None) -> Pool:
     table = list(dict.fromkeys(c for cs in captions_per_clip for c in cs))
     position = {c: i + 1 for i, c in enumerate(table)}
     width = max(len(cs) for cs in captions_per_clip)
     ids = torch.tensor(
         [[position[cs[j % len(cs)]] for j in range(width)] for cs in captions_per_clip]
     )
-    embeds = encode_captions(encoder, table, on_progress=on_progress)
+    embeds = encode_captions(encoder, table, on_progress=on_progress, deadline=deadline,
+                             parts=parts, state=state)
     return Pool(
         images=torch.stack(images).half(), caption_ids=ids, tokens=embeds.tokens.half(),
         mask=embeds.mask, pooled=embeds.pooled.half(), captions=["", *table],
@@ -96,9 +123,27 @@ def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
     )
 
 
+def _partial(kind: str, images: list, captions: list, beats: list, parts: list,
+             **extra) -> Callable[[], dict]:
+    """The state of a pool being built, read when a deadline stops it."""
+    return lambda: {"kind": kind, "images": torch.stack(images) if images else torch.zeros(0),
+                    "captions": captions, "beats": beats, "parts": parts,
+                    **{k: v() for k, v in extra.items()}}
+
+
+def _resumed(resume: dict | None, kind: str) -> tuple[list, list, list, list]:
+    """Images, captions, beats and encoded caption batches of a paused build of this kind."""
+    if not resume or resume.get("kind") != kind:
+        return [], [], [], []
+    images = list(resume["images"].unbind(0)) if resume["captions"] else []
+    return (images, list(resume["captions"]), [tuple(b) for b in resume["beats"]],
+            list(resume["parts"]))
+
+
 def synth_pool(
     size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
-    captions_per_clip: int = 2, on_progress: Progress | None = None,
+    captions_per_clip: int = 2, on_progress: Progress | None = None, *,
+    deadline: float | None = None, resume: dict | None = None,
 ) -> Pool:
     """A pool of procedurally synthesised clips (held-out combinations excluded).
 
@@ -118,32 +163,47 @@ def synth_pool(
         Different wordings written for each clip; training picks one at random each time.
     on_progress : callable, optional
         ``on_progress(stage, done, total)``.
+    deadline, resume : float, dict, optional
+        Stop with :class:`PoolPaused` at ``deadline``; carry on from its ``state``.
     """
     rng = np.random.default_rng(seed)
     seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
-    images, captions, beats = [], [], []
-    for i in range(size):
+    images, captions, beats, parts = _resumed(resume, "synth")
+    if images:
+        rng.bit_generator.state = resume["rng"]  # type: ignore[index]
+    state = _partial("synth", images, captions, beats, parts, rng=lambda: rng.bit_generator.state)
+    for i in range(len(images), size):
+        _check(deadline, state, "synthesising clips", i, size)
         clip = make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
         texts = [clip.caption] + [caption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
         with torch.no_grad():
-            images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames])
+            images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames].half())
         captions.append(texts)
         beats.append((clip.spec.bpm, clip.spec.first_beat))
         if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
             on_progress("synthesising clips", i + 1, size)
-    return _assemble(images, captions, beats, encoder, on_progress)
+    return _assemble(images, captions, beats, encoder, on_progress, deadline, parts, state)
 
 
 def folder_pool(
     clips: Sequence, frames: int, codec: MelCodec, encoder: TextEncoder,
-    on_progress: Progress | None = None,
+    on_progress: Progress | None = None, *, deadline: float | None = None,
+    resume: dict | None = None,
 ) -> Pool:
     """A pool from :func:`audio_gen.folder_dataset.load_folder` clips; their beats are
-    estimated from the audio (:func:`audio_gen.rhythm.estimate_beat`)."""
-    images, beats = [], []
-    for clip in clips:
+    estimated from the audio (:func:`audio_gen.rhythm.estimate_beat`). ``deadline`` and
+    ``resume`` as in :func:`synth_pool`."""
+    images, captions, beats, parts = _resumed(resume, "folder")
+    state = _partial("folder", images, captions, beats, parts)
+    for i in range(len(images), len(clips)):
+        _check(deadline, state, "reading clips", i, len(clips))
+        clip = clips[i]
         beats.append(estimate_beat(clip.audio, codec.cfg.sample_rate))
         audio = torch.from_numpy(np.asarray(clip.audio, dtype=np.float32))
         image = codec.encode(audio)[None, :, :frames]
-        images.append(torch.nn.functional.pad(image, (0, frames - image.shape[-1]), value=-1.0))
-    return _assemble(images, [[clip.caption] for clip in clips], beats, encoder, on_progress)
+        images.append(torch.nn.functional.pad(image, (0, frames - image.shape[-1]),
+                                              value=-1.0).half())
+        captions.append([clip.caption])
+        if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == len(clips)):
+            on_progress("reading clips", i + 1, len(clips))
+    return _assemble(images, captions, beats, encoder, on_progress, deadline, parts, state)

@@ -4,8 +4,9 @@ A run folder holds ``config.json`` (the :class:`TrainConfig`), ``pool.pt`` (the 
 built once), ``training_state.pt`` (weights, EMA weights, optimiser, step, random states;
 rewritten atomically every ``checkpoint_every`` steps and when a chunk ends), ``log.jsonl``
 (loss and speed) and ``model/`` (the EMA model, published atomically whenever state is saved).
-``train(..., max_minutes=9)`` stops cleanly after that much time, so a long recipe runs as
-short chunks that each resume where the last stopped, with the same result as one long run.
+``train(..., max_minutes=9)`` stops cleanly after that much time, building the pool included
+(a pool cut short waits in ``pool.partial.pt``), so a long recipe runs as short chunks that
+each resume where the last stopped, with the same result as one long run.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 
 from audio_gen.checkpoint import load_state, save_model, save_state
 from audio_gen.codec import CodecConfig, MelCodec
-from audio_gen.pool import Pool, folder_pool, synth_pool
+from audio_gen.pool import Pool, PoolPaused, folder_pool, synth_pool
 from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
@@ -157,9 +158,12 @@ class StepStats:
 class TrainResult:
     step: int
     finished: bool
-    loss: float | None
+    loss: float | None  # None until a step has been trained
     train_seconds: float
     model: Path
+    # When the time ran out while building the pool: (stage, done, total), e.g.
+    # ("synthesising clips", 3100, 6000); no step was trained.
+    pool_paused: tuple[str, int, int] | None = None
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -191,21 +195,31 @@ def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
 
 def _load_pool(
     run_dir: Path, cfg: TrainConfig, codec: MelCodec, encoder: TextEncoder,
-    data_folder: Path | None, on_progress,
+    data_folder: Path | None, on_progress, deadline: float | None = None,
 ) -> Pool:
-    path = run_dir / "pool.pt"
+    """The run's pool: built once (raising :class:`PoolPaused` at ``deadline``, with the work
+    so far kept in ``pool.partial.pt`` for the next call) and kept in ``pool.pt``."""
+    path, partial = run_dir / "pool.pt", run_dir / "pool.partial.pt"
     if path.is_file():
         return Pool.from_state(torch.load(path, map_location="cpu", weights_only=True))
-    if data_folder is not None:
-        from audio_gen.folder_dataset import load_folder
+    resume = load_state(partial)
+    try:
+        if data_folder is not None:
+            from audio_gen.folder_dataset import load_folder
 
-        clips = load_folder(data_folder, cfg.frames * cfg.codec.hop_length
-                            / cfg.codec.sample_rate, cfg.codec.sample_rate)
-        pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress)
-    else:
-        pool = synth_pool(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
-                          cfg.captions_per_clip, on_progress)
+            clips = load_folder(data_folder, cfg.frames * cfg.codec.hop_length
+                                / cfg.codec.sample_rate, cfg.codec.sample_rate)
+            pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
+                               deadline=deadline, resume=resume)
+        else:
+            pool = synth_pool(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
+                              cfg.captions_per_clip, on_progress, deadline=deadline,
+                              resume=resume)
+    except PoolPaused as paused:
+        save_state(partial, paused.state)
+        raise
     save_state(path, pool.state())
+    partial.unlink(missing_ok=True)
     return pool
 
 
@@ -233,7 +247,8 @@ def train(
     data_folder : str or Path, optional
         Train on a captioned audio folder instead of the synthesiser.
     max_minutes : float, optional
-        Stop after this long (state saved) so that the next call resumes.
+        Stop after this long from the call, building the pool included (state saved) so that
+        the next call resumes. A step or a save under way finishes first.
     stop_at : int, optional
         Stop after this step (state saved), e.g. to run a recipe in chunks of steps.
     on_progress : callable, optional
@@ -250,9 +265,15 @@ def train(
     run_dir = Path(run_dir)
     _check_run_config(run_dir, cfg)
     started = time.perf_counter()
+    deadline = started + 60 * max_minutes if max_minutes is not None else math.inf
     codec = MelCodec(cfg.codec)
-    pool = _load_pool(run_dir, cfg, codec, encoder,
-                      Path(data_folder) if data_folder else None, on_progress)
+    try:
+        pool = _load_pool(run_dir, cfg, codec, encoder,
+                          Path(data_folder) if data_folder else None, on_progress,
+                          deadline if max_minutes is not None else None)
+    except PoolPaused as paused:
+        return TrainResult(0, False, None, 0.0, run_dir / "model",
+                           pool_paused=(paused.stage, paused.done, paused.total))
     scheduler = DDPMScheduler(prediction_type=cfg.prediction_type)
 
     torch.manual_seed(cfg.seed)
@@ -295,7 +316,7 @@ def train(
 
     band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
-    deadline = started + 60 * max_minutes if max_minutes else math.inf
+    first_step = step
     log = open(run_dir / "log.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - closed below
     unet.train()
     losses: list[float] = []
@@ -331,7 +352,8 @@ def train(
                 checkpoint()
         if losses:
             last_loss = float(np.mean(losses[-25:]))
-        checkpoint()
+        if step > first_step:  # a chunk that trained nothing has nothing new to save
+            checkpoint()
     finally:
         log.close()
     total = elapsed + time.perf_counter() - chunk_start

@@ -144,7 +144,10 @@ def train_command(
     steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
     max_minutes: Annotated[float | None, typer.Option(
-        help="Stop after this many minutes (state saved); run again to resume.")] = None,
+        min=0, help="Stop the whole command after about this many minutes: loading the text "
+        "encoder, synthesising the pool, encoding captions and training all count (a step "
+        "or a save under way finishes first). The work so far is saved; run the same command "
+        "to resume.")] = None,
     data: Annotated[Path | None, typer.Option(
         help="Train on a folder of *.wav + captions.csv instead of the synthesiser.")] = None,
     publish: Annotated[Path | None, typer.Option(
@@ -154,6 +157,8 @@ def train_command(
 ) -> None:
     """Train the text-to-music denoiser (resumable; progress shows loss and it/s)."""
     import tomllib
+
+    command_started = time.perf_counter()
 
     values: dict = {}
     if config is not None:
@@ -182,26 +187,28 @@ def train_command(
 
         def on_progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total, info="")
+                tasks[stage] = progress.add_task(stage, total=total, completed=done,
+                                                 unit=stage.split()[-1], info="")
             progress.update(tasks[stage], completed=done)
 
         def on_step(stats) -> None:
             if "train" not in tasks:
                 tasks["train"] = progress.add_task("training", total=stats.total,
-                                                   completed=stats.step - 1, info="")
+                                                   completed=stats.step - 1, unit="steps",
+                                                   info="")
             tempo = "" if stats.tempo_loss is None else f"  tempo {stats.tempo_loss:.3f}"
             progress.update(tasks["train"], completed=stats.step,
                             info=f"loss {stats.loss:.4f}{tempo}  {stats.steps_per_s:.2f} it/s")
 
+        # What is left of --max-minutes after importing torch and loading the encoder.
+        left = None if max_minutes is None else max(
+            0.0, max_minutes - (time.perf_counter() - command_started) / 60)
         try:
-            result = train(cfg, run, encoder, data_folder=data, max_minutes=max_minutes,
+            result = train(cfg, run, encoder, data_folder=data, max_minutes=left,
                            on_progress=on_progress, on_step=on_step)
         except (ValueError, FileNotFoundError) as error:
             raise fail(str(error)) from None
-    state = "finished" if result.finished else "paused (run the same command to resume)"
-    console.print(f"step {result.step}/{cfg.steps} {state}; loss {result.loss or float('nan'):.4f}"
-                  f"; {result.train_seconds / 60:.1f} min of training so far "
-                  f"-> [bold]{result.model}[/]")
+    console.print(_train_report(result, cfg.steps, run))
     if publish is not None and result.finished:
         bundle = load_model(result.model)
         save_model(publish, bundle.unet, bundle.codec, bundle.make_scheduler("ddim"),
@@ -211,6 +218,20 @@ def train_command(
         print(json.dumps({"step": result.step, "steps": cfg.steps, "finished": result.finished,
                           "loss": result.loss, "train_seconds": result.train_seconds,
                           "model": str(result.model)}))
+
+
+def _train_report(result, steps: int, run: Path) -> str:
+    """The line `audio train` ends with: where the run stands, never a loss it does not have."""
+    resume = "run the same command to resume"
+    if result.pool_paused is not None:
+        stage, done, total = result.pool_paused
+        return (f"paused while building the training pool ({stage}: {done:,}/{total:,}, kept "
+                f"in {run / 'pool.partial.pt'}); no step trained yet; {resume}")
+    state = "finished" if result.finished else f"paused ({resume})"
+    loss = "no step trained yet" if result.loss is None else f"loss {result.loss:.4f}"
+    model = f" -> [bold]{result.model}[/]" if result.model.is_dir() else ""
+    return (f"step {result.step}/{steps} {state}; {loss}; {result.train_seconds / 60:.1f} min "
+            f"of training so far{model}")
 
 
 def evaluate_command(

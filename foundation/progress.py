@@ -278,7 +278,8 @@ class ProgressDisplay(Progress):
 
     def start_task(self, task_id: TaskID) -> None:
         super().start_task(task_id)
-        self._after(task_id)
+        if task_id in self._origin:  # not from inside add_task: that logs once it is set up
+            self._after(task_id)
 
     def start(self) -> None:
         super().start()
