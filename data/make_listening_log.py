@@ -6,7 +6,7 @@ Eight made-up listeners of the yes.com radio playlists in ``data/yes_small``. Ea
 a Last.fm tag (alice: classic rock, bob: country, ...): their history is a few dozen real
 playlists of the data set whose songs mostly carry that tag, each played as one listening
 session (songs in the playlist's order) at a plausible time of day between 3 January and
-13 March 2011, the months the playlists were logged. One session in six is a playlist of
+13 March 2011, within the months the playlists were logged. One session in six is a playlist of
 another style, skipped more. Within a session a song is played to the end, played in part or
 skipped early; some full plays are followed by a like or an add to a playlist, some skips by a
 dislike.
@@ -85,6 +85,7 @@ class Written:
 
     csv_events: int = 0
     csv_bad: dict[str, int] = field(default_factory=dict)
+    csv_bad_lines: list[int] = field(default_factory=list)  # line numbers, the header is 1
     spotify_streams: int = 0
     spotify_podcasts: int = 0
     spotify_unmatched_events: int = 0
@@ -199,9 +200,13 @@ def write_csv(path: Path, events: list[dict], rng: random.Random, written: Writt
     rows = [row_text(e) for e in events]
     # The bad rows sit among the good ones, each a copy of a good row with one field broken.
     spots = sorted(rng.sample(range(50, len(rows)), len(BAD_ROWS)), reverse=True)
+    bad = []
     for spot, (broken, reason) in zip(spots, BAD_ROWS, strict=True):
-        rows.insert(spot, {**rows[spot], **broken})
+        bad.append({**rows[spot], **broken})
+        rows.insert(spot, bad[-1])
         written.csv_bad[reason] = written.csv_bad.get(reason, 0) + 1
+    written.csv_bad_lines = sorted(n + 2 for n, row in enumerate(rows)
+                                   if any(row is b for b in bad))
     text = io.StringIO()
     writer = csv.DictWriter(text, COLUMNS, lineterminator="\n")
     writer.writeheader()
