@@ -102,7 +102,7 @@ class SongTagsResponse(BaseModel):
 
 
 class TagSearchResponse(BaseModel):
-    model_config = _example(mix={"rock": 0.7, "classical": 0.3}, results=[
+    model_config = _example(mix={"rock": 0.7, "country": 0.3}, results=[
         {"song_id": "268", "title": "Hotel California", "artist": "Eagles", "score": 0.52}])
     mix: dict[str, float]
     results: list[ScoredSong]

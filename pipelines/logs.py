@@ -451,7 +451,9 @@ def _timestamp(dtype: pl.DataType) -> pl.Expr:
 
 def _validate(raw: _Raw) -> tuple[pl.DataFrame, list[_Issue]]:
     """The valid rows in the raw event schema, and one issue per bad row (its first fault)."""
-    df = raw.frame.with_row_index("_k")
+    # One chunk: polars 2.1 panics formatting the messages of several bad rows over a frame that
+    # a large CSV left in chunks ("assertion failed: i < self.len()").
+    df = raw.frame.rechunk().with_row_index("_k")
     dtypes = dict(df.schema)
     text = [c for c in ("user_id", "event", *SONG_KEYS) if c in df.columns]
     df = df.with_columns(pl.col(c).cast(pl.Utf8).str.strip_chars() for c in text)

@@ -261,3 +261,18 @@ def test_core_title_drops_editions_and_brackets():
     assert core_title("Hotel California - 2013 Remaster") == "hotel california"
     assert core_title("Fancy (w/ T.I. & Swizz Beatz)") == "fancy"
     assert core_title("(Untitled)") == "untitled"
+
+
+def test_bad_rows_of_a_large_csv_read_in_chunks_are_all_quarantined(tmp_path):
+    # A CSV this large reaches polars in several chunks; several bad rows over such a frame
+    # once made polars panic while the messages were formatted.
+    good = GOOD_CSV.splitlines()[1]
+    lines = [good] * 6000
+    for at, bad in ((100, BAD_CSV_LINES[0]), (3000, BAD_CSV_LINES[2]), (5900, BAD_CSV_LINES[4])):
+        lines[at] = bad
+    path = write(tmp_path / "big.csv", GOOD_CSV.splitlines()[0] + "\n" + "\n".join(lines) + "\n")
+    quarantine = tmp_path / "bad.jsonl"
+    listening = read_logs(path, on_error="quarantine", quarantine_path=quarantine)
+    assert [(r["row"], r["reason"]) for r in quarantined(quarantine)] == [
+        (102, "bad timestamp"), (3002, "unknown event"), (5902, "not an integer")]
+    assert listening.events.height == 5997
