@@ -46,7 +46,8 @@ class RankerConfig:
 
     per_generator : candidates each generator proposes.
     rank_cap : ranks beyond it are reported as rank_cap (and the rank feature saturates).
-    holdout : fraction of the training playlists whose cases train the ranker.
+    holdout : with folds=1, the fraction of the training playlists whose cases train the ranker.
+    folds : >1 cross-fits: each of `folds` parts gives cases from generators fitted on the rest.
     max_positions : cases per held-out playlist (a seeded sample of positions).
     inner_valid : fraction of the held-out playlists used for early stopping.
     rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction, early_stopping,
@@ -58,7 +59,8 @@ class RankerConfig:
     per_generator: int = 100
     rank_cap: int = 500
     holdout: float = 0.2
-    max_positions: int = 8
+    folds: int = 1
+    max_positions: int | None = None
     inner_valid: float = 0.15
     rounds: int = 600
     learning_rate: float = 0.05
@@ -74,11 +76,11 @@ class RankerConfig:
 
 @dataclass
 class TrainingLog:
-    """What the ranker learned from: playlist indices (into fit's sentences) of each fold,
-    the case counts, the chosen iteration and validation NDCG, and timings."""
+    """What the ranker learned from: per fold, the playlist indices (into fit's sentences)
+    its generators were fitted on and those its cases came from; the case counts, the chosen
+    iteration and validation NDCG, and timings."""
 
-    generator_playlists: list[int] = field(default_factory=list)
-    case_playlists: list[int] = field(default_factory=list)
+    folds: list[dict[str, list[int]]] = field(default_factory=list)
     cases: int = 0
     cases_with_answer: int = 0
     rows: int = 0
@@ -125,6 +127,9 @@ class TwoStageRanker(Recommender):
     artists : artist index per catalogue row (for the artist features); None = no artists.
     fitted : generators already fitted on exactly the playlists `fit` will get, used for
         serving instead of refitting them (e.g. the artifact's song2vec).
+    fold_fitted : per fold, generators already fitted on that fold's generator playlists in an
+        earlier fit with the same seed, holdout and folds (`ranker.fold_generators`), so that
+        tuning the ranker's own settings does not retrain song2vec each time.
     """
 
     name = "songspace"
@@ -135,6 +140,7 @@ class TwoStageRanker(Recommender):
         config: RankerConfig | None = None,
         artists: np.ndarray | None = None,
         fitted: Mapping[str, Recommender] | None = None,
+        fold_fitted: Sequence[Mapping[str, Recommender]] = (),
     ) -> None:
         if "song2vec" not in generators:
             raise ValueError("the ranker needs a 'song2vec' generator")
@@ -142,6 +148,8 @@ class TwoStageRanker(Recommender):
         self.config = config or RankerConfig()
         self.artists = None if artists is None else np.asarray(artists, np.int64)
         self.fitted = dict(fitted or {})
+        self.fold_fitted = list(fold_fitted)
+        self.fold_generators: list[dict[str, Recommender]] = []
         self.generators: dict[str, Recommender] = {}
         self.booster = None
         self.feature_names: list[str] = []
@@ -250,6 +258,10 @@ class TwoStageRanker(Recommender):
             cols["artist_share"] = cols["artist_in_context"] / np.maximum(lengths[rows], 1)
             cols["same_artist_last"] = np.where(
                 last_r >= 0, self.artists[safe_last] == artist, False).astype(np.float32)
+            # Radio programmes space an artist's songs out: how long ago was it last heard?
+            seen = _artist_recency(contexts, self.artists, n_artists)
+            back = _lookup(seen, rows, artist)
+            cols["artist_steps_back"] = np.where(back > 0, lengths[rows] + 1 - back, np.nan)
         names = list(cols)
         matrix = np.column_stack([np.asarray(cols[n], np.float32) for n in names])
         return matrix, names
@@ -261,33 +273,37 @@ class TwoStageRanker(Recommender):
         cfg = self.config
         self.log = TrainingLog()
         rng = np.random.default_rng(cfg.seed)
-        usable = [i for i, s in enumerate(sentences) if int((s >= 0).sum()) >= 2]
-        n_hold = max(2, round(len(usable) * cfg.holdout))
-        held = np.sort(rng.choice(usable, size=min(n_hold, len(usable)), replace=False))
-        held_set = set(held.tolist())
-        gen_idx = [i for i in range(len(sentences)) if i not in held_set]
-        self.log.generator_playlists = gen_idx
-        self.log.case_playlists = held.tolist()
-        fold = [sentences[i] for i in gen_idx]
-
-        started = time.perf_counter()
-        self._set_generators(self._fit_generators(fold, n_items, {}), fold, n_items)
-        self.log.seconds["generators_fold"] = round(time.perf_counter() - started, 2)
-
-        # Inner split of the held-out playlists: early stopping sees playlists LightGBM did not.
-        order = rng.permutation(len(held))
-        n_inner = max(1, round(len(held) * cfg.inner_valid))
-        parts = {"valid": held[order[:n_inner]], "train": held[order[n_inner:]]}
-        started = time.perf_counter()
-        data = {}
-        for part, idx in parts.items():
-            cases = make_cases([sentences[i] for i in idx], cfg.max_positions, seed=cfg.seed)
-            x, y, groups = self._training_rows(cases)
-            data[part] = (x, y, groups)
-            self.log.cases += len(cases)
-            self.log.cases_with_answer += len(groups)
-            self.log.rows += len(y)
-        self.log.seconds["features"] = round(time.perf_counter() - started, 2)
+        folds = self._folds(sentences, rng)
+        # Inner split of the case playlists: early stopping sees playlists LightGBM did not.
+        held_all = np.concatenate([held for _, held in folds])
+        n_inner = max(1, round(len(held_all) * cfg.inner_valid))
+        inner = set(rng.choice(held_all, size=min(n_inner, len(held_all)), replace=False))
+        parts: dict[str, list] = {"train": [], "valid": []}
+        self.fold_generators = []
+        for number, (gen_idx, held) in enumerate(folds):
+            self.log.folds.append({"generator_playlists": gen_idx,
+                                   "case_playlists": held.tolist()})
+            fold = [sentences[i] for i in gen_idx]
+            started = time.perf_counter()
+            reuse = self.fold_fitted[number] if number < len(self.fold_fitted) else {}
+            self.fold_generators.append(self._fit_generators(fold, n_items, reuse))
+            self._set_generators(self.fold_generators[-1], fold, n_items)
+            self.log.seconds["generators_folds"] = round(
+                self.log.seconds.get("generators_folds", 0) + time.perf_counter() - started, 2)
+            started = time.perf_counter()
+            for part in ("train", "valid"):
+                idx = [i for i in held if (i in inner) == (part == "valid")]
+                cases = make_cases([sentences[i] for i in idx], cfg.max_positions,
+                                   seed=cfg.seed + number)
+                x, y, groups = self._training_rows(cases)
+                parts[part].append((x, y, groups))
+                self.log.cases += len(cases)
+                self.log.cases_with_answer += len(groups)
+                self.log.rows += len(y)
+            self.log.seconds["features"] = round(
+                self.log.seconds.get("features", 0) + time.perf_counter() - started, 2)
+        data = {part: tuple(np.concatenate([chunk[j] for chunk in chunks]) for j in range(3))
+                for part, chunks in parts.items()}
 
         params = {
             "objective": "lambdarank", "metric": "ndcg", "eval_at": [10],
@@ -315,6 +331,25 @@ class TwoStageRanker(Recommender):
             self._set_generators(models, sentences, n_items)
             self.log.seconds["generators_refit"] = round(time.perf_counter() - started, 2)
         return self
+
+    def _folds(self, sentences: Sequence[np.ndarray],
+               rng: np.random.Generator) -> list[tuple[list[int], np.ndarray]]:
+        """(generator playlists, case playlists) per fold. One fold: a `holdout` share of the
+        playlists gives the cases. K folds (cross-fitting): every playlist gives cases once,
+        from generators fitted on the other K-1 folds."""
+        cfg = self.config
+        usable = np.array([i for i, s in enumerate(sentences) if int((s >= 0).sum()) >= 2])
+        if cfg.folds <= 1:
+            n_hold = min(max(2, round(len(usable) * cfg.holdout)), len(usable))
+            helds = [np.sort(rng.choice(usable, size=n_hold, replace=False))]
+        else:
+            helds = [np.sort(part) for part in np.array_split(rng.permutation(usable),
+                                                               cfg.folds)]
+        folds = []
+        for held in helds:
+            held_set = set(held.tolist())
+            folds.append(([i for i in range(len(sentences)) if i not in held_set], held))
+        return folds
 
     def _training_rows(self, cases, batch_size: int = 1024):
         xs, ys, groups = [], [], []
@@ -371,7 +406,7 @@ class TwoStageRanker(Recommender):
         meta = {"config": asdict(self.config), "feature_names": self.feature_names,
                 "generators": list(self.factories), "log": {
                     k: v for k, v in asdict(self.log).items()
-                    if k not in ("generator_playlists", "case_playlists")}}
+                    if k != "folds"}}
         (folder / "ranker.json").write_text(json.dumps(meta, indent=2) + "\n")
         return ["ranker.txt", "ranker.json"]
 
@@ -396,6 +431,26 @@ class TwoStageRanker(Recommender):
         ranker._set_generators({n: generators[n] for n in meta["generators"]}, sentences,
                                n_items)
         return ranker
+
+
+def _artist_recency(contexts: Sequence[Context], artists: np.ndarray,
+                    n_artists: int) -> sparse.csr_matrix:
+    """(B, n_artists): 1 + the position of each artist's last song in the context (0 = never)."""
+    rows, cols, vals = [], [], []
+    for row, c in enumerate(contexts):
+        if not len(c):
+            continue
+        reversed_artists = artists[np.asarray(c, np.int64)][::-1]
+        found, first = np.unique(reversed_artists, return_index=True)
+        rows.append(np.full(len(found), row))
+        cols.append(found)
+        vals.append((len(c) - first).astype(np.float32))
+    if not rows:
+        return sparse.csr_matrix((len(contexts), n_artists), dtype=np.float32)
+    return sparse.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(contexts), n_artists),
+    )
 
 
 def _fixed(model: Recommender) -> GeneratorFactory:

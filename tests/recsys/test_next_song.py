@@ -146,7 +146,8 @@ def test_ranker_learns_the_next_song():
     assert sum(importances.values()) == pytest.approx(1.0, abs=1e-3)
 
 
-def test_ranker_never_trains_on_held_out_playlists(monkeypatch):
+@pytest.mark.parametrize("folds", [1, 3])
+def test_ranker_never_trains_on_held_out_playlists(monkeypatch, folds):
     """The ranker's cases come only from `fit`'s playlists, from a fold the generators did not
     see. Held-out playlists here hold songs 10 and 11, which no training playlist has: any case
     or generator that saw them would be a leak."""
@@ -162,12 +163,14 @@ def test_ranker_never_trains_on_held_out_playlists(monkeypatch):
         return real_make_cases(playlists, *args, **kwargs)
 
     monkeypatch.setattr(ranker_module, "make_cases", spy)
-    model = ranker_for_test().fit(train, 12)
+    model = ranker_for_test(folds=folds).fit(train, 12)
+    assert len(model.log.folds) == folds
     assert seen_case_playlists
     assert not any(np.isin(p, [10, 11]).any() for p in seen_case_playlists)
-    log = model.log
-    assert set(log.case_playlists).isdisjoint(log.generator_playlists)
-    assert set(log.case_playlists) | set(log.generator_playlists) == set(range(len(train)))
+    for fold in model.log.folds:
+        assert set(fold["case_playlists"]).isdisjoint(fold["generator_playlists"])
+        assert set(fold["case_playlists"]) | set(fold["generator_playlists"]) == set(
+            range(len(train)))
     # Scoring the held-out playlists afterwards changes nothing that was learned.
     before = model.booster.model_to_string()
     model.score(held_out)
