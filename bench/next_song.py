@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -150,6 +151,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/next_song.json")
     parser.add_argument("--only", nargs="*", default=None,
                         help="knn stage: tune only these of sknn, vsknn, vstan")
+    parser.add_argument("--ranker", default="",
+                        help='ranker stage: JSON of RankerConfig overrides, e.g. {"folds": 3}')
+    parser.add_argument("--adopt", action="store_true",
+                        help="ranker stage: keep these settings and the fitted ranker for final")
     parser.add_argument("--minutes", type=float, default=8.0,
                         help="training time box of each sequence model")
     args = parser.parse_args()
@@ -188,13 +193,25 @@ def main() -> None:
             save_state()
 
     elif args.stage == "ranker":
-        # Variants of the ranker's own settings share the generator fold (same seed/holdout).
-        base = make_ranker(state, s2v, artists)
+        overrides = json.loads(args.ranker) if args.ranker else {}
+        base = make_ranker(state, s2v, artists, overrides)
+        if state.get("ranker_transformer"):
+            base.fitted["transformer"] = SequenceModel.load(args.work, "transformer")
         result = run(base, train, valid, n_items)
-        state["log"].append({"model": "songspace", "config": state.get("ranker", {}),
-                             **result, "importances": base.importances()})
-        print("songspace", state.get("ranker", {}), result, flush=True)
+        config = {**state.get("ranker", {}), **overrides}
+        state["log"].append({"model": "songspace", "config": config, **result,
+                             "ranker_log": {k: v for k, v in dataclasses.asdict(base.log).items()
+                                            if k != "folds"},
+                             "importances": base.importances()})
+        print("songspace", config, result, flush=True)
         print(json.dumps(base.importances()), flush=True)
+        if args.adopt:
+            # The fitted ranker (trained on training playlists only) is what `final` scores.
+            state["ranker"] = config
+            base.fold_generators, base.fold_fitted = [], []
+            base.factories = dict.fromkeys(base.factories)  # lambdas do not pickle
+            with open(args.work / "ranker.pkl", "wb") as handle:
+                pickle.dump(base, handle)
         save_state()
 
     else:
@@ -221,12 +238,15 @@ def main() -> None:
             for split, cases in (("valid", valid), ("test", test)):
                 results[split][name] = run(model, train, cases, n_items, fitted=True)
                 results[split][name]["fit_seconds"] = fit_seconds
-        ranker = make_ranker(state, s2v, artists)
-        if state.get("ranker_transformer"):
-            ranker.fitted["transformer"] = SequenceModel.load(args.work, "transformer")
-        results["valid"]["songspace"] = run(ranker, train, valid, n_items)
+        # The ranker adopted in the ranker stage, fitted on the training playlists only.
+        with open(args.work / "ranker.pkl", "rb") as handle:
+            ranker = pickle.load(handle)
+        adopted = [e for e in state["log"] if e["model"] == "songspace"
+                   and e["config"] == state["ranker"]][-1]
+        results["valid"]["songspace"] = run(ranker, train, valid, n_items, fitted=True)
         results["test"]["songspace"] = run(ranker, train, test, n_items, fitted=True)
-        results["test"]["songspace"]["fit_seconds"] = results["valid"]["songspace"]["fit_seconds"]
+        for split in ("valid", "test"):
+            results[split]["songspace"]["fit_seconds"] = adopted["fit_seconds"]
         ranker.save(args.work)
         out = {
             "cases": {"valid": len(valid), "test": len(test)},

@@ -470,12 +470,12 @@ def mask_items_bool(chosen: np.ndarray, contexts: Sequence[Context]) -> None:
 
 
 def default_generators(song2vec_config=None, sknn=None, vstan=None,
-                       transformer=None) -> dict[str, GeneratorFactory]:
-    """song2vec, SKNN, VSTAN and co-occurrence (and the transformer when its config is given).
-    Each argument is that generator's config (None = its default)."""
+                       transformer=None, iknn: bool = True) -> dict[str, GeneratorFactory]:
+    """song2vec, SKNN, VSTAN, co-occurrence and item kNN (and the transformer when its config
+    is given). Each argument is that generator's config (None = its default)."""
     from recsys.baselines import CoOccurrence
     from recsys.sequence_model import SequenceModel
-    from recsys.session_knn import SKNN, VSTAN, SessionKNN
+    from recsys.session_knn import SKNN, VSTAN, ItemKNN, SessionKNN
     from recsys.song2vec import Song2Vec
 
     factories: dict[str, GeneratorFactory] = {
@@ -484,6 +484,8 @@ def default_generators(song2vec_config=None, sknn=None, vstan=None,
         "vstan": lambda fitted: SessionKNN(vstan, name="vstan") if vstan else VSTAN(),
         "cooccurrence": lambda fitted: CoOccurrence(),
     }
+    if iknn:
+        factories["iknn"] = lambda fitted: ItemKNN()
     if transformer is not None:
         factories["transformer"] = lambda fitted: SequenceModel(
             transformer, (fitted["song2vec"].input_vectors, fitted["song2vec"].output_vectors))

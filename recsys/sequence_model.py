@@ -183,19 +183,24 @@ class SequenceModel(Recommender):
         optimiser = torch.optim.AdamW(self.net.parameters(), lr=cfg.lr,
                                       weight_decay=cfg.weight_decay)
         steps = max(1, cfg.epochs * math.ceil(len(windows) / cfg.batch_size))
-        schedule = torch.optim.lr_scheduler.OneCycleLR(
-            optimiser, max_lr=cfg.lr, total_steps=steps, pct_start=0.05
-        )
         rng = np.random.default_rng(cfg.seed)
         unknown = torch.as_tensor(~self.known)
         started = time.perf_counter()
-        deadline = started + cfg.max_minutes * 60
+        budget = max(cfg.max_minutes * 60, 1e-9)
         step = 0
+        progress = 0.0
         self.net.train()
         for epoch in range(cfg.epochs):
             order = rng.permutation(len(windows))
             total, tokens = 0.0, 0
             for first in range(0, len(order), cfg.batch_size):
+                # Whichever budget binds (steps or minutes) sets the progress, so warm-up and
+                # cosine decay complete inside the time box too.
+                progress = max(step / steps, (time.perf_counter() - started) / budget)
+                if progress >= 1:
+                    break
+                for group in optimiser.param_groups:
+                    group["lr"] = _learning_rate(cfg.lr, progress)
                 batch = torch.as_tensor(windows[order[first:first + cfg.batch_size]])
                 inputs, targets = batch[:, :-1], batch[:, 1:]
                 keep = (targets != n_items) & (inputs != n_items)
@@ -208,17 +213,15 @@ class SequenceModel(Recommender):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
                 optimiser.step()
-                if step < steps - 1:
-                    schedule.step()
                 step += 1
                 total += float(loss.detach()) * int(keep.sum())
                 tokens += int(keep.sum())
-                if time.perf_counter() > deadline:
-                    break
+            if tokens == 0:
+                break
             self.history.append({"epoch": epoch + 1, "loss": total / max(tokens, 1),
                                  "seconds": round(time.perf_counter() - started, 1)})
             logger.info("%s epoch %d loss %.4f", self.name, epoch + 1, total / max(tokens, 1))
-            if time.perf_counter() > deadline:
+            if progress >= 1:
                 break
         self.net.eval()
         return self
@@ -271,6 +274,13 @@ class SequenceModel(Recommender):
         model.net.load_state_dict(torch.load(folder / f"{name}.pt", weights_only=True))
         model.net.eval()
         return model
+
+
+def _learning_rate(peak: float, progress: float, warmup: float = 0.05) -> float:
+    """Linear warm-up to `peak`, then cosine decay to zero at progress 1."""
+    if progress < warmup:
+        return peak * (progress + 1e-3) / warmup
+    return peak * 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
 
 
 def _training_windows(sentences: Sequence[np.ndarray], max_len: int, pad: int) -> np.ndarray:

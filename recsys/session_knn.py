@@ -252,3 +252,41 @@ def VSTAN(k: int = 100, **overrides) -> SessionKNN:
     config = {"similarity": "cosine", "weighting": "exp", "spw": 5.0, "inh": 5.0,
               "before_weight": 0.5, "idf": True, **overrides}
     return SessionKNN(SessionKNNConfig(k=k, **config), name="vstan")
+
+
+class ItemKNN(Recommender):
+    """Item kNN (the IKNN of Ludewig & Jannach): songs that share playlists with the context's
+    songs, by cosine of their playlist sets (popularity damped by `alpha`), summed over the
+    recency-weighted context. A session-level co-occurrence: no order, whole playlists."""
+
+    name = "iknn"
+
+    def __init__(self, context_decay: float = 0.8, context_window: int = 20,
+                 alpha: float = 0.5) -> None:
+        self.context_decay = context_decay
+        self.context_window = context_window
+        self.alpha = alpha
+
+    def fit(self, sentences: Sequence[np.ndarray], n_items: int) -> Self:
+        from recsys.baselines import play_counts, playlist_item_matrix
+
+        self.n_items = n_items
+        matrix = playlist_item_matrix(list(sentences), n_items)
+        together = (matrix.T @ matrix).tocsr().astype(np.float32)
+        together.setdiag(0)
+        together.eliminate_zeros()
+        df = np.asarray(matrix.sum(axis=0)).ravel().astype(np.float32)
+        left = np.power(np.maximum(df, 1), -self.alpha)
+        right = np.power(np.maximum(df, 1), -(1 - self.alpha))
+        self.similar = sparse.diags(left) @ together @ sparse.diags(right)
+        self.similar = self.similar.tocsr().astype(np.float32)
+        counts = play_counts(list(sentences), n_items)
+        self.prior = np.where(df > 0, 1e-6 * counts / max(counts.max(), 1.0), -np.inf)
+        self.prior = self.prior.astype(np.float32)
+        return self
+
+    def score(self, contexts: Sequence[Context]) -> np.ndarray:
+        from recsys.base import context_matrix
+
+        weights = context_matrix(contexts, self.n_items, self.context_decay, self.context_window)
+        return (weights @ self.similar).toarray().astype(np.float32) + self.prior

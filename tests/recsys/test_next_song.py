@@ -8,7 +8,7 @@ from recsys.base import top_k
 from recsys.baselines import Popularity
 from recsys.generation import continue_playlist, generate_playlist, sample_top
 from recsys.sequence_model import SequenceConfig, SequenceModel
-from recsys.session_knn import SKNN, VSKNN, VSTAN
+from recsys.session_knn import SKNN, VSKNN, VSTAN, ItemKNN
 from recsys.song2vec import Song2VecConfig
 
 
@@ -64,6 +64,15 @@ def test_vstan_anchor_is_the_most_recent_shared_song():
     scores = model.score([arr(1, 5)])[0]  # 5 is later in the context: anchor = position 5
     assert scores[6] == pytest.approx(scores[4])  # both one step from the anchor
     assert scores[4] > scores[3] > scores[2] > scores[0]
+
+
+def test_iknn_scores_songs_by_shared_playlists():
+    train = [arr(0, 1), arr(1, 0), arr(0, 2), arr(3, 4)]
+    scores = ItemKNN(alpha=0.5).fit(train, 6).score([arr(0)])[0]
+    # cosine of playlist sets: 0 and 1 share 2 playlists (0 is in 3, 1 in 2); 0 and 2 share 1.
+    assert scores[1] == pytest.approx(2 / np.sqrt(3 * 2), abs=1e-4)
+    assert scores[2] == pytest.approx(1 / np.sqrt(3 * 1), abs=1e-4)
+    assert scores[3] < 1e-5 and scores[5] == -np.inf
 
 
 # -- the transformer and SASRec --------------------------------------------------------------
