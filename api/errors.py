@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from recsys.catalog import InvalidNameError
 from recsys.search import UnknownSongError
 from recsys.user_index import UnknownUserError
 
@@ -59,6 +60,10 @@ async def _unknown_song(_: Request, error: UnknownSongError) -> JSONResponse:
     return error_response(404, "song_not_found", str(error), suggestions=error.suggestions)
 
 
+async def _invalid_name(_: Request, error: InvalidNameError) -> JSONResponse:
+    return error_response(422, "invalid_parameter", f"song: {error}", field="song")
+
+
 async def _unknown_user(_: Request, error: UnknownUserError) -> JSONResponse:
     return error_response(404, "user_not_found", str(error))
 
@@ -79,6 +84,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownSongError, _unknown_song)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidNameError, _invalid_name)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownUserError, _unknown_user)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -90,7 +96,7 @@ def ask(call, code: str, status: int = 422):
     keep their own 404 handlers."""
     try:
         return call()
-    except (UnknownSongError, UnknownUserError):
+    except (UnknownSongError, UnknownUserError, InvalidNameError):
         raise
     except (KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)

@@ -67,6 +67,9 @@ def _read(
         raise fail(str(error)) from None
     report = dataset.report
     summary = f"read {report.playlists:,} playlists, {report.songs:,} songs from {path}"
+    if report.placeholder_songs:
+        summary += (f"; {report.placeholder_songs:,} placeholder songs (no title or artist, "
+                    "e.g. '-' by '-': never found by name, never recommended)")
     if report.quarantined:
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(report.quarantined_by_reason.items()))
         summary += (f"; [yellow]quarantined {report.quarantined:,} rows[/] ({reasons}) "

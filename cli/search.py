@@ -10,6 +10,7 @@ import typer
 
 from cli.common import JsonOption, app, fail, load_model, song_table
 from foundation.progress import console
+from recsys.catalog import InvalidNameError
 from recsys.search import SongSearch, UnknownSongError
 from recsys.tags import parse_mix
 
@@ -25,7 +26,7 @@ def resolve(songs: SongSearch, query: str) -> int:
     """A song id or title; says so when a title names several songs."""
     try:
         found = songs.resolve(query)
-    except UnknownSongError as error:
+    except (UnknownSongError, InvalidNameError) as error:
         raise fail(str(error)) from None
     if found.matches > 1:
         song = songs.describe(found.index)
@@ -45,7 +46,7 @@ def resolve_weighted(songs: SongSearch, query: str) -> tuple[int, float]:
         else:
             try:
                 return songs.resolve(query).index, 1.0
-            except UnknownSongError:
+            except (UnknownSongError, InvalidNameError):
                 return resolve(songs, head), weight
     return resolve(songs, query), 1.0
 

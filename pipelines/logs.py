@@ -661,9 +661,11 @@ def match_songs(listening: Listening, songs: pl.DataFrame) -> Listening:
         rest = rest.filter(~pl.col("track_uri").is_in(ids.implode())
                            | pl.col("track_uri").is_null())
     if rest.height and rest["title"].is_not_null().any():
-        catalogue = _name_keys(songs).join(
-            songs.select("title", "artist", "song_id").with_row_index("_pos"),
-            on=["title", "artist"])
+        # Placeholders ("-" by "-": an empty title or artist) are never matched by a name.
+        catalogue = _name_keys(songs).filter(
+            ~pl.col("_exact").str.starts_with("\x1f") & ~pl.col("_exact").str.ends_with("\x1f")
+        ).join(songs.select("title", "artist", "song_id").with_row_index("_pos"),
+               on=["title", "artist"])
         keyed = rest.join(_name_keys(rest), on=["title", "artist"], how="left",
                           maintain_order="left")
         for kind, key in (("title_artist", "_exact"), ("core_title_artist", "_core")):

@@ -53,11 +53,15 @@ class ReadReport:
     quarantined: int = 0
     quarantined_by_reason: dict[str, int] = field(default_factory=dict)
     quarantine_file: str | None = None
+    # Catalogue entries with an empty or punctuation-only title or artist ("-" by "-"):
+    # kept (playlists use them) but never found by a name and never recommended.
+    placeholder_songs: int = 0
 
     def as_dict(self) -> dict:
         return {
             "files": self.files,
             "songs": self.songs,
+            "placeholder_songs": self.placeholder_songs,
             "playlists": self.playlists,
             "playlist_rows": self.playlist_rows,
             "quarantined": self.quarantined,

@@ -266,7 +266,8 @@ def recommend(ctx: StepContext) -> dict:
     unit = song_space(model.model.input_vectors, model.model.trained, state.config)
     items = item_space(state.config, unit, model.model.output_vectors,
                        song_popularity(state, len(model.catalog)))
-    known = np.linalg.norm(unit, axis=1) > 0
+    # Placeholder songs ("-" by "-") are never recommended.
+    known = (np.linalg.norm(unit, axis=1) > 0) & ~model.catalog.placeholder
     ctx.on_stage("partitioning users")
     scratch = ctx.out / "users"
     files = write_user_partitions(state, scratch, batch.partitions)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -21,6 +22,30 @@ def normalise_text(text: str) -> str:
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     stripped = _PUNCTUATION.sub(" ", _APOSTROPHES.sub("", stripped))
     return " ".join(stripped.casefold().split())
+
+
+# What a name needs to be typed at all: a letter or a digit (normalise_text keeps exactly these).
+NAME_PATTERN = r"[^\W_]"
+
+
+class InvalidNameError(ValueError):
+    """A song name with no letter or digit ("🎸", "!!!", " "): it names no song, ever."""
+
+    def __init__(self, query: str) -> None:
+        self.query = query
+        super().__init__(f"{query!r} is not a song name: a song id, or a title or artist with "
+                         "at least one letter or digit, was expected")
+
+
+def placeholder_mask(titles: Sequence[str | None], artists: Sequence[str | None]) -> np.ndarray:
+    """True for placeholder songs: an empty or punctuation-only title or artist ("-" by "-",
+    "MG_DELETED" by "-"). A catalogue that names none of its songs (one derived from a table
+    of ids) has no placeholders: its songs are known by their ids alone."""
+    title_ok = np.fromiter((bool(normalise_text(t or "")) for t in titles), bool, len(titles))
+    artist_ok = np.fromiter((bool(normalise_text(a or "")) for a in artists), bool, len(artists))
+    if not (title_ok.any() or artist_ok.any()):
+        return np.zeros(len(titles), bool)
+    return ~(title_ok & artist_ok)
 
 
 @dataclass
@@ -47,6 +72,12 @@ class Catalog:
     def song_ids(self) -> list[str]:
         # Cached: id lookups sit on every query's path and the frame is never changed in place.
         return self.songs["song_id"].to_list()
+
+    @cached_property
+    def placeholder(self) -> np.ndarray:
+        """bool (n,): placeholder entries (:func:`placeholder_mask`), never resolved from a
+        name and never recommended."""
+        return placeholder_mask(self.songs["title"].to_list(), self.songs["artist"].to_list())
 
     def index_of(self, song_id: str) -> int | None:
         return self._index.get(song_id)

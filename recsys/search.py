@@ -14,7 +14,7 @@ import numpy as np
 
 from recsys.artifact import Artifact
 from recsys.base import context_matrix
-from recsys.catalog import Catalog
+from recsys.catalog import Catalog, InvalidNameError, normalise_text
 from recsys.index import IndexConfig, VectorIndex
 from recsys.song2vec import Song2Vec
 from recsys.tags import TagAxes
@@ -52,7 +52,8 @@ class SongSearch:
         self.plays = np.asarray(plays, dtype=np.float64)
         self.known = model.trained.copy()
         ids = catalog.song_ids
-        known_rows = np.flatnonzero(self.known)
+        # Placeholders ("-" by "-") keep their vectors but are never an answer.
+        known_rows = np.flatnonzero(self.known & ~catalog.placeholder)
         self.known_ids = [ids[i] for i in known_rows]
         config = index_config or IndexConfig()
         # cosine over input vectors: songs played in the same company
@@ -67,7 +68,8 @@ class SongSearch:
         self._by_artist: dict[str, list[str]] = {}
         for i in known_rows:
             self._by_artist.setdefault(self.artists[i], []).append(ids[i])
-        self.text = TextSearch(catalog.songs["title"].to_list(), self.artists, self.plays)
+        self.text = TextSearch(catalog.songs["title"].to_list(), self.artists, self.plays,
+                               hidden=catalog.placeholder)
         self.tags = TagAxes.fit(model.unit_inputs, catalog.songs["tags"].to_list(), self.known)
 
     @classmethod
@@ -88,8 +90,12 @@ class SongSearch:
     def resolve(self, query: str) -> Resolved:
         """A song id, or a title ("title", "title artist", "artist - title"); several matches
         resolve to the most played one. A title may be typed without its "(w/ ...)" or
-        "(feat. ...)" part, or cut short when only one title starts that way."""
+        "(feat. ...)" part, or cut short when only one title starts that way. Placeholder
+        songs are never found by a name; a name without a letter or digit is an
+        :class:`InvalidNameError`."""
         by_id = self.catalog.index_of(query)
+        if by_id is None and not normalise_text(query):
+            raise InvalidNameError(query)
         matches = [by_id] if by_id is not None else (
             self.text.exact(query) or self.text.exact_bare(query)
             or self.text.unique_prefix(query))

@@ -60,11 +60,14 @@ def _word_index(texts: list[str]) -> _PrefixIndex:
 
 
 class TextSearch:
-    def __init__(self, titles: Sequence[str], artists: Sequence[str], plays: np.ndarray) -> None:
+    def __init__(self, titles: Sequence[str], artists: Sequence[str], plays: np.ndarray,
+                 hidden: np.ndarray | None = None) -> None:
+        """hidden: bool (n,), songs no text ever finds (the catalogue's placeholders)."""
         self.titles = [normalise_text(t) for t in titles]
         self.artists = [normalise_text(a) for a in artists]
         self.plays = np.asarray(plays, dtype=np.float64)
         n = len(self.titles)
+        self.hidden = np.zeros(n, bool) if hidden is None else np.asarray(hidden, bool)
         self._title_words = _word_index(self.titles)
         self._artist_words = _word_index(self.artists)
         self._whole_titles = _PrefixIndex(self.titles, list(range(n)), n)
@@ -88,7 +91,7 @@ class TextSearch:
         if not words:
             return []
         in_title = np.ones(len(self.titles), bool)
-        matched = np.ones(len(self.titles), bool)
+        matched = ~self.hidden
         for word in words:
             title_hit = self._title_words.starting(word)
             in_title &= title_hit
@@ -112,20 +115,26 @@ class TextSearch:
     def exact(self, query: str) -> list[int]:
         """Songs whose title, "title artist" or "artist title" is the query, most played first."""
         phrase = normalise_text(query)
+        if not phrase:
+            return []
         mask = (self._whole_titles.equal(phrase) | self._title_artist.equal(phrase)
                 | self._artist_title.equal(phrase))
-        found = np.flatnonzero(mask)
+        found = np.flatnonzero(mask & ~self.hidden)
         return found[np.argsort(self._popularity_rank[found])].tolist()
 
     def exact_bare(self, query: str) -> list[int]:
         """Like :meth:`exact`, on titles without their "(w/ ...)" / "(feat. ...)" part."""
-        found = np.flatnonzero(self._bare.equal(normalise_text(query)))
+        phrase = normalise_text(query)
+        if not phrase:
+            return []
+        found = np.flatnonzero(self._bare.equal(phrase) & ~self.hidden)
         return found[np.argsort(self._popularity_rank[found])].tolist()
 
     def unique_prefix(self, query: str) -> list[int]:
         """The one song whose title starts with the query ([] when none or several do)."""
         phrase = normalise_text(query)
-        found = np.flatnonzero(self._whole_titles.starting(phrase)) if phrase else []
+        found = (np.flatnonzero(self._whole_titles.starting(phrase) & ~self.hidden)
+                 if phrase else [])
         return [int(found[0])] if len(found) == 1 else []
 
     def close_matches(self, query: str, limit: int = 5) -> list[int]:

@@ -104,7 +104,7 @@ class TasteRecommender:
         self.state, self.catalog, self.unit_vectors = state, catalog, unit_vectors
         self.known = np.linalg.norm(unit_vectors, axis=1) > 0
         self.song_ids = catalog.song_ids
-        rows = np.flatnonzero(self.known)
+        rows = np.flatnonzero(self.known & ~catalog.placeholder)  # placeholders: never
         items = item_space(state.config, unit_vectors, output_vectors,
                            song_popularity(state, len(catalog)))
         # Raw inner products: the scoring vectors carry the scale (output norms, the prior).

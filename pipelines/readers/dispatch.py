@@ -22,6 +22,7 @@ from pipelines.readers.mpd import _read_mpd
 from pipelines.readers.tables import _parse_table, _read_songs_any
 from pipelines.readers.yes import _read_yes
 from pipelines.schemas import PLAYLIST_SCHEMA, SONG_SCHEMA, Dataset, OnError, ReadReport
+from recsys.catalog import placeholder_mask
 
 logger = logging.getLogger(__name__)
 
@@ -129,13 +130,17 @@ def read_playlists(
     finally:
         sink.finish(report)
     report.songs = songs.height
+    report.placeholder_songs = int(placeholder_mask(songs["title"].to_list(),
+                                                    songs["artist"].to_list()).sum())
     report.playlists = playlists["playlist_id"].n_unique()
     report.playlist_rows = playlists.height
     logger.info(
-        "read %s (%s): %d songs, %d playlists, %d rows, %d quarantined in %.2fs",
+        "read %s (%s): %d songs (%d placeholders), %d playlists, %d rows, %d quarantined in "
+        "%.2fs",
         path,
         fmt,
         report.songs,
+        report.placeholder_songs,
         report.playlists,
         report.playlist_rows,
         report.quarantined,
