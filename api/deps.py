@@ -4,13 +4,13 @@ more than the work."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 
 from api.errors import ApiError
 from api.lifespan import Resources
+from api.limits import TokenBuckets, given_key, key_matches, retry_after
 from api.settings import Settings
 from api.taste import Taste
 
@@ -67,17 +67,26 @@ KDep = Annotated[int, Depends(k_param)]
 
 async def require_api_key(
     settings: SettingsDep,
+    request: Request,
     x_api_key: Annotated[str | None, Header(description="The API key, when one is set.")] = None,
     authorization: Annotated[str | None, Header(description="'Bearer <API key>'.")] = None,
 ) -> None:
-    """Write endpoints need the key when the server has one; reads stay open."""
+    """Write endpoints need the key when the server has one; reads stay open. A client
+    (address) that sent too many wrong or missing keys gets 429 before its key is even
+    compared, until its failure bucket refills."""
     if settings.api_key is None:
         return
-    expected = settings.api_key.get_secret_value().encode()
-    given = x_api_key
-    if given is None and authorization and authorization.lower().startswith("bearer "):
-        given = authorization[7:].strip()
-    if given is None or not secrets.compare_digest(given.encode(), expected):
+    failures: TokenBuckets = request.app.state.auth_failures
+    client = request.client.host if request.client else "unknown"
+    wait = failures.wait(client)
+    if wait:
+        request.app.state.metrics.limited.labels("auth").inc()
+        after = retry_after(wait)
+        raise ApiError(429, "rate_limited", "too many failed authentications from this "
+                       f"client; try again in {after}s", headers={"Retry-After": after})
+    if not key_matches(given_key(x_api_key, authorization),
+                       settings.api_key.get_secret_value()):
+        failures.take(client)
         raise ApiError(401, "unauthorized", "this endpoint needs the API key in X-API-Key "
                        "(or Authorization: Bearer)")
 

@@ -34,6 +34,11 @@ from recsys.search import SongSearch
 
 logger = logging.getLogger(__name__)
 
+OPEN_WRITES_REFUSED = (
+    "no API key: set SONGSPACE_API_KEY (writes, reloads and /generate then need it in "
+    "X-API-Key), or pass --insecure-open-writes (SONGSPACE_INSECURE_OPEN_WRITES=1) to let "
+    "anyone who can reach the server post events, reload and generate")
+
 
 def model_folder(artifacts: Path) -> Path:
     """The folder to serve: ``artifacts/current`` when that pointer exists (a symlink, or a
@@ -75,6 +80,7 @@ class Resources:
     loaded_at: dt.datetime
     seconds: float
     cache_size: int = 0
+    source: Path | None = None  # where the `current` pointer led when this was loaded
 
     def __post_init__(self) -> None:
         # Similar songs are a pure function of the artifact version, so they are cached per
@@ -87,6 +93,22 @@ class Resources:
     def songs_with_vector(self) -> int:
         return int(np.count_nonzero(self.songs.known))
 
+    @property
+    def events_waiting(self) -> int:
+        """Logged events this catalogue lacks the songs of (kept in the log, not applied)."""
+        return self.taste.waiting if self.taste is not None else 0
+
+    def summary(self) -> str:
+        """The start-up / reload line."""
+        line = (f"serving {self.version} ({len(self.songs.catalog):,} songs, profiles "
+                f"{self.profiles_version or 'none'})")
+        if self.taste is not None and self.taste.waiting:
+            songs = sorted(self.taste.waiting_songs)
+            line += (f"; {self.taste.waiting:,} logged events name {len(songs):,} songs this "
+                     f"catalogue lacks (e.g. {songs[:3]}): kept in the log, applied when a "
+                     "catalogue has them again")
+        return line
+
 
 def _version(folder: Path) -> str:
     """``name@digest``; the name of a pipeline run's artifact is the run's."""
@@ -96,16 +118,27 @@ def _version(folder: Path) -> str:
     return f"{name}@{digest[:12]}"
 
 
-def load_resources(settings: Settings, log: EventLog | None) -> Resources:
+def load_resources(settings: Settings, log: EventLog | None,
+                   need_profiles: bool = False) -> Resources:
     """Load the model (and profiles) the settings point at.
+
+    Parameters
+    ----------
+    need_profiles : refuse a run without profiles (a reload while profiles are served: a
+        run must be complete to replace one).
 
     Raises
     ------
     ArtifactError
-        When a folder is missing or corrupted, or the profiles were built from another model.
+        When a folder is missing or corrupted, the profiles were built from another model, or
+        profiles are needed and the run has none.
     """
     started = time.perf_counter()
+    source = model_folder(settings.artifacts)
     folder, profiles_folder = served_paths(settings)
+    if need_profiles and profiles_folder is None:
+        raise ArtifactError(f"{source} has no taste profiles, and the version served has: "
+                            "a run must bring its model and its profiles to replace it")
     artifact = load_artifact(folder, verify=settings.verify)
     songs = SongSearch.from_artifact(artifact)
     taste, profiles_version = None, None
@@ -122,7 +155,8 @@ def load_resources(settings: Settings, log: EventLog | None) -> Resources:
     seconds = time.perf_counter() - started
     logger.info("loaded %s in %.1fs", folder, seconds)
     return Resources(_version(folder), folder, artifact.manifest.get("created"), songs, taste,
-                     profiles_version, dt.datetime.now(dt.UTC), seconds, settings.cache_size)
+                     profiles_version, dt.datetime.now(dt.UTC), seconds, settings.cache_size,
+                     source)
 
 
 class ResourceHolder:
@@ -138,43 +172,47 @@ class ResourceHolder:
         one stays in use until this returns, and for requests that already hold it."""
         with self._reloading:
             old = self.current
-            new = load_resources(self.settings, self.log)
+            new = load_resources(self.settings, self.log, need_profiles=old.taste is not None)
             self.current = new  # one reference assignment: atomic for every reader
             return old, new
 
 
 async def reload_now(app: FastAPI) -> tuple[Resources, Resources]:
     """Reload off the event loop and count it; returns (old, new), raises what loading
-    raised (ArtifactError, OSError, ValueError) with the old resources still in place."""
+    raised (any exception: a run can be broken in many ways) with the old resources still in
+    place, after logging it and counting it as a failed reload."""
     holder, metrics = app.state.holder, app.state.metrics
     try:
         old, new = await run_in_threadpool(holder.reload)
-    except (ArtifactError, OSError, ValueError):
+    except Exception as error:
         metrics.reloads.labels("failed").inc()
+        logger.error("reload failed, kept %s: %s: %s", holder.current.version,
+                     type(error).__name__, error)
         raise
     metrics.reloads.labels("ok").inc()
     metrics.artifact_loaded(new, old)
+    logger.warning("%s (reloaded in %.1fs)", new.summary(), new.seconds)
     return old, new
 
 
 async def watch_pointer(app: FastAPI, every: float) -> None:
-    """Reload when `artifacts/current` starts leading to another folder. A target that fails
-    to load is logged once and tried again only when the pointer moves on."""
+    """Reload when `artifacts/current` starts leading to another folder. Survives every
+    error: a target that fails to load is logged and counted once (by `reload_now`), the old
+    version stays, and it is tried again only when the pointer moves on."""
     holder: ResourceHolder = app.state.holder
     failed: Path | None = None
     while True:
         await asyncio.sleep(every)
         try:
-            target, _ = served_paths(holder.settings)
-        except OSError:
-            continue
-        if target in (holder.current.model_path, failed):
+            target = model_folder(holder.settings.artifacts)
+        except (OSError, RuntimeError):
+            continue  # a pointer being rewritten (or a symlink loop): look again next time
+        if target in (holder.current.source, failed):
             continue
         try:
             await reload_now(app)
-        except (ArtifactError, OSError, ValueError) as error:
+        except Exception:  # logged and counted by reload_now; CancelledError still stops us
             failed = target
-            logger.warning("kept %s: %s", holder.current.version, error)
         else:
             failed = None
 
@@ -189,10 +227,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     log = EventLog(path) if path is not None else None
     watcher = None
     try:
+        if settings.api_key is None and not settings.insecure_open_writes:
+            raise RuntimeError(OPEN_WRITES_REFUSED)
         app.state.holder = ResourceHolder(settings, log)
         app.state.metrics.artifact_loaded(app.state.holder.current)
+        app.state.metrics.events_waiting.set_function(
+            lambda: app.state.holder.current.events_waiting)
+        logger.warning("%s%s", app.state.holder.current.summary(),
+                       "" if settings.api_key is not None else
+                       "; OPEN WRITES: anyone who can reach this server may post events, "
+                       "reload and generate (--insecure-open-writes)")
         app.state.generator, app.state.generator_status = await run_in_threadpool(
-            load_generator, settings.generator, settings.generation_slots)
+            functools.partial(load_generator, settings.generator, settings.generation_slots,
+                              queue=settings.generation_queue,
+                              wait=settings.generation_wait_seconds,
+                              budget=settings.generation_budget_seconds))
         if settings.watch_seconds:
             watcher = asyncio.create_task(watch_pointer(app, settings.watch_seconds))
         yield

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.errors import install_error_handlers
 from api.lifespan import lifespan
+from api.limits import RateLimitMiddleware, TokenBuckets
 from api.middleware import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from api.routes import generate, playlists, songs, system, tags, users
 from api.schemas import ErrorBody
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "(`body_too_large`)."},
                    422: {"model": ErrorBody, "description": "Invalid parameter "
                          "(`invalid_parameter`, naming the field in `field`)."},
+                   429: {"model": ErrorBody, "description": "Over this client's rate limit "
+                         "(`rate_limited`); see Retry-After."},
                    500: {"model": ErrorBody, "description": "Unexpected error."}},
     )
     app.state.settings = settings
@@ -53,6 +56,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (system, songs, playlists, tags, users, generate):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.state.auth_failures = TokenBuckets(settings.auth_failures_per_minute / 60.0,
+                                           settings.auth_failures_per_minute)
+    if settings.rate_limit:
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+        app.add_middleware(RateLimitMiddleware, metrics=app.state.metrics, api_key=key,
+                           buckets=TokenBuckets(settings.rate_limit, settings.rate_burst))
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

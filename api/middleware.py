@@ -29,6 +29,13 @@ class Metrics:
                                registry=self.registry)
         self.events = Counter("songspace_events", "Listening events accepted.",
                               registry=self.registry)
+        self.events_waiting = Gauge(
+            "songspace_events_waiting", "Logged events naming songs the served catalogue "
+            "lacks: kept in the log, applied by a catalogue that has them.",
+            registry=self.registry)
+        self.limited = Counter("songspace_rate_limited", "Requests refused with 429 by the "
+                               "per-client limits (rate: requests, auth: failed keys).",
+                               ("limit",), registry=self.registry)
 
     def artifact_loaded(self, resources, previous=None) -> None:
         if previous is not None:

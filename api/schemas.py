@@ -197,6 +197,9 @@ class Ready(BaseModel):
     songs: int
     songs_with_vector: int
     profiles: str | None
+    events_waiting: int = Field(default=0, description="Logged events naming songs this "
+                                "catalogue lacks: kept in the log, applied when a served "
+                                "catalogue has those songs again.")
     generation: str = Field(description="'ready', or why POST /generate is unavailable.")
     loaded_at: dt.datetime
 

@@ -26,8 +26,18 @@ class Settings(BaseSettings):
         answer 503 ``profiles_unavailable``.
     events_db : the durable event log (SQLite in WAL mode); default ``<profiles>.events.sqlite``
         beside the profiles folder.
-    api_key : when set, write endpoints (events, reload) need it in ``X-API-Key`` or
-        ``Authorization: Bearer``; reads stay open.
+    api_key : when set, write endpoints (events, reload, generate) need it in ``X-API-Key``
+        or ``Authorization: Bearer``; reads stay open. Without one the server refuses to
+        start unless ``insecure_open_writes`` says writes may be open.
+    insecure_open_writes : start without an API key, letting anyone post events, reload and
+        generate (``--insecure-open-writes``); for a laptop, never for a shared network.
+    rate_limit, rate_burst : per-client token bucket (keyed by the API key when a request
+        carries the right one, else by the client address), in requests per second and the
+        bucket's size; a client over it gets 429 ``rate_limited`` with Retry-After. 0 turns
+        it off. Per worker process.
+    auth_failures_per_minute : wrong or missing keys on a protected endpoint a client may
+        send per minute (a burst of that many), after which it gets 429 until the bucket
+        refills.
     max_body_bytes : larger request bodies are refused with 413.
     max_k : the most results one request may ask for.
     max_events : the most events one POST may carry.
@@ -35,7 +45,13 @@ class Settings(BaseSettings):
     cache_size : similar-song answers kept per artifact version (LRU); 0 turns the cache off.
     generator : the text-to-music model folder for ``POST /generate``; when it is missing (or
         torch is not installed) the endpoint answers 503 ``generation_unavailable``.
-    generation_slots : clips generated at once; a request finding them busy gets 429.
+    generation_slots : clips generated at once; a request finding them busy waits in a
+        queue of at most ``generation_queue`` requests for up to ``generation_wait_seconds``,
+        then gets 429 ``busy`` with Retry-After.
+    generation_budget_seconds : the most time one clip may take: a request whose steps and
+        seconds the slot cannot finish in it (from the measured speed) is refused with 422
+        naming the most steps that fit, and a clip still running at twice the budget is
+        stopped. A client that goes away stops its clip too.
     watch_seconds : how often to check where the ``current`` pointer leads, reloading when it
         moves (every worker does, so a publish reaches all of them); 0 turns the watch off and
         leaves reloads to ``POST /admin/reload``.
@@ -48,6 +64,10 @@ class Settings(BaseSettings):
     profiles: Path | None = None
     events_db: Path | None = None
     api_key: SecretStr | None = None
+    insecure_open_writes: bool = False
+    rate_limit: float = Field(default=50.0, ge=0)
+    rate_burst: int = Field(default=200, ge=1)
+    auth_failures_per_minute: float = Field(default=10.0, gt=0)
     max_body_bytes: int = Field(default=1_000_000, gt=0)
     max_k: int = Field(default=100, ge=1)
     max_events: int = Field(default=1_000, ge=1)
@@ -55,6 +75,9 @@ class Settings(BaseSettings):
     cache_size: int = Field(default=50_000, ge=0)
     generator: Path | None = DEFAULT_GENERATOR
     generation_slots: int = Field(default=1, ge=1)
+    generation_queue: int = Field(default=8, ge=0)
+    generation_wait_seconds: float = Field(default=30.0, ge=0)
+    generation_budget_seconds: float = Field(default=60.0, gt=0)
     watch_seconds: float = Field(default=2.0, ge=0)
 
     @field_validator("api_key", "generator", mode="before")

@@ -33,6 +33,11 @@ class Taste:
         self.recommender = TasteRecommender(state, self.catalog, self.unit, self.output_vectors,
                                             profiles.user_index)
         self.applied = 0  # seq of the last event-log row applied
+        # Logged events naming songs this catalogue lacks (a later model may have dropped
+        # them): they stay in the log, are counted here, and a model whose catalogue has the
+        # songs again applies them when it replays the log.
+        self.waiting = 0
+        self.waiting_songs: set[str] = set()
         self._lock = threading.RLock()
         self.sync()  # replay the log onto the published profiles
 
@@ -63,7 +68,14 @@ class Taste:
         with self._lock:
             frame, last = self.log.since(self.applied)
             if frame.height:
-                self._apply(frame)
+                known = frame["song_id"].is_in(self.catalog.songs["song_id"].implode())
+                if not known.all():
+                    lacking = frame.filter(~known)["song_id"]
+                    self.waiting += len(lacking)
+                    self.waiting_songs.update(lacking.unique().to_list())
+                    frame = frame.filter(known)
+                if frame.height:
+                    self._apply(frame)
             self.applied = last
 
     def _apply(self, events: pl.DataFrame) -> None:

@@ -152,6 +152,7 @@ def main() -> None:
         port = free_port()
         # Every worker watches the pointer (the POST reaches only one of them).
         env = {**os.environ, "SONGSPACE_API_KEY": KEY, "SONGSPACE_WATCH_SECONDS": "1",
+               "SONGSPACE_RATE_LIMIT": "0",  # one client measuring throughput
                "SONGSPACE_GENERATOR": ""}
         server = subprocess.Popen(
             [str(Path(sys.executable).with_name("songspace")), "serve", "--artifacts",

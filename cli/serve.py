@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import app, fail
+from cli.common import app, fail, one_line
 from foundation.progress import console
 
 
@@ -25,9 +25,15 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=0, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    insecure_open_writes: Annotated[bool, typer.Option(
+        "--insecure-open-writes",
+        help="Start without an API key: anyone who can reach the server may post events, "
+             "reload and generate. Without it, serve refuses to start unless "
+             "SONGSPACE_API_KEY is set.")] = False,
 ) -> None:
     """Serve the HTTP API and the web page (http://HOST:PORT/). Other settings (API key,
-    limits) come from SONGSPACE_* environment variables or a .env file."""
+    limits) come from SONGSPACE_* environment variables or a .env file. Writes (events,
+    reload, generate) need SONGSPACE_API_KEY, unless --insecure-open-writes."""
     import uvicorn
 
     for name, folder in (("--artifacts", artifacts), ("--profiles", profiles)):
@@ -38,6 +44,41 @@ def serve(
     for name, value in (("SONGSPACE_PROFILES", profiles), ("SONGSPACE_EVENTS_DB", events_db)):
         if value is not None:
             os.environ[name] = str(value.absolute())
-    console.print(f"serving {artifacts} on http://{host}:{port}/ ({workers} worker(s))")
+    if insecure_open_writes:
+        os.environ["SONGSPACE_INSECURE_OPEN_WRITES"] = "1"
+    from pydantic import ValidationError
+
+    from api.lifespan import OPEN_WRITES_REFUSED
+    from api.settings import Settings
+
+    try:
+        settings = Settings()  # type: ignore[call-arg]
+    except ValidationError as error:
+        problem = error.errors()[0]
+        raise fail(f"SONGSPACE_{str(problem['loc'][0]).upper()}: {problem['msg']}") from None
+    if settings.api_key is None and not settings.insecure_open_writes:
+        raise fail(OPEN_WRITES_REFUSED)
+    _preflight(settings)
+    writes = ("writes need the API key" if settings.api_key is not None else
+              "OPEN WRITES: anyone who can reach it may post events, reload and generate")
+    console.print(f"serving {artifacts} on http://{host}:{port}/ ({workers} worker(s); "
+                  f"{writes})")
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False)
+
+
+def _preflight(settings) -> None:
+    """Load what the server is about to serve once here, so that a broken artifact (a
+    truncated file, a bad manifest) is one line naming it and exit 2, not a worker's
+    traceback."""
+    from api.lifespan import served_paths
+    from recsys.artifact import load_artifact
+    from recsys.profile_artifact import load_profiles
+
+    try:
+        folder, profiles = served_paths(settings)
+        load_artifact(folder, verify=settings.verify)
+        if profiles is not None:
+            load_profiles(profiles, verify=settings.verify)
+    except Exception as error:  # any way a folder can be broken: say which and why
+        raise fail(f"cannot serve {settings.artifacts}: {one_line(error)}") from None

@@ -28,6 +28,7 @@ async def ready(resources: ResourcesDep, request: Request) -> dict:
             "created": resources.created, "songs": len(resources.songs.catalog),
             "songs_with_vector": resources.songs_with_vector,
             "profiles": resources.profiles_version,
+            "events_waiting": resources.events_waiting,
             "generation": request.app.state.generator_status, "loaded_at": resources.loaded_at}
 
 
@@ -43,13 +44,17 @@ async def metrics(request: Request) -> Response:
 @router.post("/admin/reload", response_model=Reloaded, dependencies=[WriteAccess],
              responses={401: {"model": ErrorBody, "description": "Missing or wrong API key."},
                         409: {"model": ErrorBody, "description": "The newly published "
-                              "artifact cannot be loaded; the old one stays (`reload_failed`)."}})
+                              "artifact cannot be loaded, or is incomplete (no profiles "
+                              "while the served version has them); the old one stays "
+                              "(`reload_failed`, with the reason)."}})
 async def reload(request: Request) -> dict:
     """Load the artifact the settings point at now (following `current`) and swap it in
     atomically; requests in flight finish on the old one."""
     try:
         old, new = await reload_now(request.app)
-    except (ArtifactError, OSError, ValueError) as error:
+    except Exception as error:  # whatever is wrong with the new run, the old one stays
         kept = request.app.state.holder.current.version
-        raise ApiError(409, "reload_failed", f"kept {kept}: {error}") from None
+        reason = str(error) if isinstance(error, ArtifactError | OSError | ValueError) \
+            else f"{type(error).__name__}: {error}"
+        raise ApiError(409, "reload_failed", f"kept {kept}: {reason}") from None
     return {"version": new.version, "previous": old.version, "seconds": round(new.seconds, 3)}

@@ -54,6 +54,8 @@ def make_settings(model: Path, profiles: Path | None, tmp: Path, **extra) -> Set
         shutil.copytree(profiles, copy)
     extra.setdefault("watch_seconds", 0)  # reloads only when a test asks
     extra.setdefault("generator", None)  # text-to-music only where a test asks
+    # Without a key the server refuses to start unless told that writes may be open.
+    extra.setdefault("insecure_open_writes", "api_key" not in extra)
     return Settings(artifacts=model, profiles=copy, events_db=tmp / "events.sqlite",
                     _env_file=None, **extra)  # type: ignore[call-arg]
 
@@ -122,6 +124,6 @@ def live(model, profiles, tmp_path_factory) -> Iterator[str]:
     profiles, without an API key."""
     tmp = tmp_path_factory.mktemp("live")
     shutil.copytree(profiles, tmp / "profiles")
-    with serving("--artifacts", model, "--profiles", tmp / "profiles",
+    with serving("--artifacts", model, "--profiles", tmp / "profiles", "--insecure-open-writes",
                  env={"SONGSPACE_API_KEY": None, "SONGSPACE_GENERATOR": ""}) as base:
         yield base

@@ -337,7 +337,7 @@ def test_serves_a_pipeline_run_with_its_profiles(model, profiles, tmp_path, list
         (run_folder / "run.json").write_text("{}")
     (root / "current").symlink_to("runs/r1")
     settings = Settings(artifacts=root, watch_seconds=0, generator=None,  # type: ignore[call-arg]
-                        _env_file=None)
+                        insecure_open_writes=True, _env_file=None)
     user = next(iter(listeners))
     with TestClient(create_app(settings)) as client:
         ready = client.get("/ready").json()

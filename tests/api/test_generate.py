@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from tests.api.conftest import make_settings
-from tests.api.test_api import assert_error
+from tests.api.test_api import WRITE, assert_error
 
 pytest.importorskip("torch")
 from tests.audio_gen.conftest import tiny_model_dir, tiny_unet  # noqa: F401
@@ -46,13 +46,70 @@ def test_generate_errors(generating, client):
                  "invalid_parameter")
     assert_error(generating.post("/generate", json={**ASK, "bpm": 500}), 422,
                  "invalid_parameter", "bpm")
-    slots = generating.app.state.generator._slots
-    slots.acquire()  # another request is generating
+    generator = generating.app.state.generator
+    generator.busy += 1  # another request is generating: this one waits in the queue, then 429
+    generator.wait = 0.3
     try:
         busy = generating.post("/generate", json=ASK)
         assert_error(busy, 429, "busy")
+        assert "stayed busy" in busy.json()["message"]
         assert int(busy.headers["retry-after"]) >= 1
+        generator.queue = 0  # a full queue answers at once
+        assert "waiting" in assert_error(generating.post("/generate", json=ASK), 429,
+                                         "busy")["message"]
     finally:
-        slots.release()
+        generator.busy -= 1
+        generator.queue, generator.wait = 8, 30.0
     assert generating.post("/generate", json=ASK).status_code == 200  # the slot is free again
-    assert_error(client.post("/generate", json=ASK), 503, "generation_unavailable")
+    assert_error(client.post("/generate", json=ASK, headers=WRITE), 503,
+                 "generation_unavailable")
+
+
+# -- issue 16, item 3: generation takes the key, bounded work, a queue, cancellation ---------
+def test_generate_needs_the_key_when_one_is_set(model, tiny_model_dir, tmp_path):  # noqa: F811
+    settings = make_settings(model, None, tmp_path, generator=tiny_model_dir, api_key="k")
+    with TestClient(create_app(settings)) as client:
+        assert_error(client.post("/generate", json=ASK), 401, "unauthorized")
+        assert client.post("/generate", json=ASK, headers={"X-API-Key": "k"}).status_code == 200
+
+
+def test_work_over_the_budget_is_refused_naming_what_fits(generating):
+    generator = generating.app.state.generator
+    assert generator.step_cost is not None  # measured at load
+    budget, generator.budget = generator.budget, generator.predicted(1.0, 50)
+    try:
+        body = assert_error(generating.post("/generate", json={**ASK, "steps": 200}), 422,
+                            "invalid_parameter", "steps")
+        assert "budget" in body["message"] and "at most" in body["message"]
+        assert generating.post("/generate", json={**ASK, "steps": 3}).status_code == 200
+    finally:
+        generator.budget = budget
+
+
+def test_a_client_that_goes_away_stops_its_clip_and_frees_the_slot(generating):
+    import asyncio
+
+    from api.generation import GenerationStopped
+
+    generator = generating.app.state.generator
+    polls = 0
+
+    async def gone() -> bool:  # the client disconnects once the clip is under way
+        nonlocal polls
+        polls += 1
+        return polls > 1
+
+    async def scenario():
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(GenerationStopped, match="went away"):
+            await generator.generate(ASK["text"], 1.0, 999, 3.0, 0, gone=gone)
+        while generator.busy:  # the thread stops at its next step and gives the slot back
+            await asyncio.sleep(0.01)
+        return asyncio.get_running_loop().time() - started
+
+    budget, generator.budget = generator.budget, 1e9
+    try:
+        took = asyncio.run(scenario())
+    finally:
+        generator.budget = budget
+    assert took < 30 and generator.busy == 0

@@ -99,8 +99,9 @@ def test_hot_reload_under_load_fails_no_request(model, tmp_path):
     for name in ("a", "b"):
         shutil.copytree(model, root / "runs" / name)
     (root / "current").symlink_to("runs/a")
-    with serving("--artifacts", root, env={"SONGSPACE_API_KEY": API_KEY,
-                                               "SONGSPACE_GENERATOR": ""}) as base:
+    with serving("--artifacts", root, env={"SONGSPACE_API_KEY": API_KEY,  # a load test:
+                                           "SONGSPACE_RATE_LIMIT": "0",  # no per-client limit
+                                           "SONGSPACE_GENERATOR": ""}) as base:
         song = httpx.get(base + "/songs", params={"q": "love", "limit": 1}).json()
         url = f"{base}/songs/{song['results'][0]['song_id']}/similar"
         statuses: list[int] = []
@@ -133,6 +134,7 @@ def test_workers_share_the_event_log(model, profiles, tmp_path, listeners):
     shutil.copytree(profiles, tmp_path / "profiles")
     user = next(iter(listeners))
     with serving("--artifacts", model, "--profiles", tmp_path / "profiles", "--workers", "2",
+                 "--insecure-open-writes",
                  env={"SONGSPACE_API_KEY": None, "SONGSPACE_GENERATOR": ""}) as base:
         before = httpx.get(f"{base}/users/{user}/profile").json()["events"]
         song = listeners[user][0]
