@@ -196,9 +196,11 @@ $("generate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("generate-go").disabled = true;
   try {
+    const headers = { "content-type": "application/json" };
+    if ($("api-key").value) headers["x-api-key"] = $("api-key").value;
     const response = await fetch("/generate", {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers,
       body: JSON.stringify({ text: $("prompt").value, seconds: Number($("seconds").value),
                              seed: Number($("seed").value) }),
     });
