@@ -45,9 +45,12 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     (ndarray (S,), int)
         The samples, averaged over channels, and the sample rate.
     """
-    with wave.open(str(path), "rb") as handle:
-        channels, width = handle.getnchannels(), handle.getsampwidth()
-        rate, raw = handle.getframerate(), handle.readframes(handle.getnframes())
+    try:
+        with wave.open(str(path), "rb") as handle:
+            channels, width = handle.getnchannels(), handle.getsampwidth()
+            rate, raw = handle.getframerate(), handle.readframes(handle.getnframes())
+    except (wave.Error, EOFError) as error:
+        raise ValueError(f"{path}: expected a PCM WAV file ({error or 'truncated'})") from None
     if width == 1:
         data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
     elif width == 2:

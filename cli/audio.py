@@ -94,6 +94,12 @@ def generate(
             raise ValueError(f"--strength must be in (0, 1], got {strength}")
         if not 0 <= mix <= 1:
             raise ValueError(f"--mix must be in [0, 1], got {mix}")
+        if variation_of is not None:  # before the model loads: a bad file fails at once
+            from audio_gen.audio_io import read_wav
+
+            read_wav(variation_of)
+    except OSError as error:  # only reading --variation-of touches a file here
+        raise fail(f"--variation-of {error.filename}: {error.strerror}") from None
     except ValueError as error:
         raise fail(str(error)) from None
     started = time.perf_counter()

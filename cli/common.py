@@ -2,26 +2,80 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.markup import escape
 from rich.progress import TextColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from foundation.progress import console, progress_bar
 from recsys.artifact import Artifact, ArtifactError, load_artifact
 from recsys.song2vec import EpochCallback, EpochStats
 
+# Errors a person can act on: their message says what and where, so no "(--debug ...)" hint.
+_EXPECTED_ERRORS = (ValueError, OSError, ArtifactError)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line for a person: the file and what went wrong."""
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        text = f"{error.filename}: {error.strerror}"
+    elif isinstance(error, KeyError) and error.args:
+        text = str(error.args[0])
+    else:
+        text = str(error)
+    text = " ".join(text.split()) or type(error).__name__
+    if isinstance(error, _EXPECTED_ERRORS):
+        return text
+    return f"{type(error).__name__}: {text} (songspace --debug ... shows the traceback)"
+
+
+class _OneLineErrors(TyperGroup):
+    """Every error that escapes a command ends as one line on stderr and exit 2; with
+    ``--debug`` (or SONGSPACE_DEBUG=1) it propagates with its traceback instead."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit,
+                typer.Abort):
+            raise
+        except Exception as error:
+            if _debug(ctx):
+                raise
+            console.print(f"[bold red]error:[/] {escape(one_line(error))}")
+            raise typer.Exit(2) from None
+
+
+def _debug(ctx: click.Context) -> bool:
+    return bool((ctx.obj or {}).get("debug")) or os.environ.get("SONGSPACE_DEBUG", "") not in (
+        "", "0")
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="songspace: song2vec embeddings, recommendations and text-to-music.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show the traceback of an error instead of its one-line message.")
+    ] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
 
 OnErrorOption = Annotated[
     str, typer.Option("--on-error", help="fail: stop at the first bad row; quarantine: set bad "

@@ -86,6 +86,14 @@ def _load_config(path: Path | None) -> dict:
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (OSError, ValueError) as error:
         raise fail(f"{path}: cannot read config: {error}") from None
+    if not isinstance(values, dict):
+        kind = type(values).__name__
+        raise fail(f"{path}: expected a table (a JSON object) of song2vec settings, got a {kind}")
+    tables = sorted(k for k, v in values.items() if k != "song2vec" and isinstance(v, dict))
+    if ("song2vec" in values and len(values) > 1) or tables:
+        unknown = ", ".join(tables or sorted(set(values) - {"song2vec"}))
+        raise fail(f"{path}: unknown table(s) or key(s) {unknown}: expected a [song2vec] "
+                   "table, or song2vec settings at the top level")
     return values.get("song2vec", values)
 
 
@@ -136,6 +144,9 @@ def split(
 
     The fractions apply to playlists of two or more songs; single-song ones all stay in train.
     """
+    if valid < 0 or test < 0 or valid + test >= 1:
+        raise fail(f"--valid {valid:g} and --test {test:g}: expected fractions of at least 0 "
+                   f"that sum to less than 1 (they sum to {valid + test:g})")
     dataset = _read(path)
     sizes = playlist_sizes(dataset)
     total, evaluable = sizes.height, int((sizes["len"] >= 2).sum())

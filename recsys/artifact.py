@@ -120,10 +120,7 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
         raise ArtifactError(f"{path}: not a songspace model (no manifest.json)")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        found = manifest.get("format")
-        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {FORMAT!r}")
+    manifest = read_manifest(manifest_path, FORMAT)
     if verify:
         for name, expected in manifest["files"].items():
             file = path / name
@@ -134,7 +131,36 @@ def load_artifact(path: str | Path, verify: bool = True) -> Artifact:
     return Artifact(
         path=path,
         manifest=manifest,
-        model=Song2Vec.load(path),
-        catalog=Catalog(pl.read_parquet(path / "songs.parquet")),
-        playlists=pl.read_parquet(path / "playlists.parquet"),
+        model=readable(path, Song2Vec.load),
+        catalog=Catalog(readable(path / "songs.parquet", pl.read_parquet)),
+        playlists=readable(path / "playlists.parquet", pl.read_parquet),
     )
+
+
+def read_manifest(manifest_path: Path, format_name: str) -> dict:
+    """A manifest's JSON, checked: an object of the right format with a ``files`` table."""
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        raise ArtifactError(f"{manifest_path}: expected a JSON manifest: {error}") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{manifest_path}: expected a JSON object")
+    if manifest.get("format") != format_name:
+        found = manifest.get("format")
+        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {format_name!r}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+        raise ArtifactError(f"{manifest_path}, field 'files': expected a table of file names "
+                            f"and their sha256, got {files!r:.60}")
+    return manifest
+
+
+def readable(path: Path, read):
+    """``read(path)``, its failure (a truncated or corrupt file) an ArtifactError naming it."""
+    try:
+        return read(path)
+    except ArtifactError:
+        raise
+    except Exception as error:
+        text = " ".join(str(error).split())
+        raise ArtifactError(f"{path}: cannot read it ({type(error).__name__}: {text})") from None

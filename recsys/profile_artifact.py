@@ -33,7 +33,13 @@ import numpy as np
 import polars as pl
 
 from foundation.publishing import publishing, sha256_file
-from recsys.artifact import Artifact, ArtifactError, load_artifact, package_versions
+from recsys.artifact import (
+    Artifact,
+    ArtifactError,
+    load_artifact,
+    package_versions,
+    read_manifest,
+)
 from recsys.growable import load_npy_with_room, with_room
 from recsys.index import VectorIndex
 from recsys.interests import Interests
@@ -166,10 +172,7 @@ def load_profiles(path: str | Path, verify: bool = True) -> ProfileArtifact:
     if not manifest_path.is_file():
         raise ArtifactError(f"{path}: not a songspace profiles folder (no manifest.json); "
                             "build one with `songspace profiles build`")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        found = manifest.get("format")
-        raise ArtifactError(f"{manifest_path}: format {found!r}, expected {FORMAT!r}")
+    manifest = read_manifest(manifest_path, FORMAT)
     for name, expected in manifest["files"].items():
         file = path / name
         if not file.is_file():
