@@ -36,6 +36,7 @@ field that spans lines is read by the exact (slower) line-by-line parser instead
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import re
@@ -55,10 +56,13 @@ from pipelines.readers.core import (
     R_NOT_INT,
     R_TRUNCATED,
     R_TYPE,
+    R_UNREADABLE,
     _Issue,
     _natural_key,
     _read_text,
     _Sink,
+    find_files,
+    unreadable_reason,
 )
 from pipelines.readers.tables import (
     _missing_column,
@@ -108,7 +112,7 @@ R_EVENT = "unknown event"
 R_DURATION = "bad duration"
 LOG_REASONS: tuple[str, ...] = (
     R_BAD_TS, R_NEGATIVE, R_EVENT, R_DURATION, R_MISSING, R_NOT_INT, R_TYPE, R_JSON,
-    R_TRUNCATED, R_FIELDS,
+    R_TRUNCATED, R_FIELDS, R_UNREADABLE,
 )
 
 _TABLE_COLUMNS = ("user_id", "ts", "ms_played", "event", "duration_ms", *SONG_KEYS)
@@ -142,20 +146,11 @@ class LogReport:
     matched_by: dict[str, int] = field(default_factory=dict)
     unmatched_events: int = 0
     unmatched_songs: int = 0
+    # "file: why" of each file found that could not be read (quarantine mode; else an error)
+    unreadable_files: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "files": self.files,
-            "events_read": self.events_read,
-            "quarantined": self.quarantined,
-            "quarantined_by_reason": self.quarantined_by_reason,
-            "quarantine_file": self.quarantine_file,
-            "non_music": self.non_music,
-            "matched_events": self.matched_events,
-            "matched_by": self.matched_by,
-            "unmatched_events": self.unmatched_events,
-            "unmatched_songs": self.unmatched_songs,
-        }
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -199,19 +194,23 @@ def detect_log_format(path: str | Path) -> str:
     return fmt
 
 
-def _log_files(path: Path) -> list[Path]:
+def _log_files(path: Path, sink: _Sink | None = None) -> list[Path]:
+    """The log files of a file or folder; an unreadable one (a dangling or looping link, no
+    permission) is an error, or a quarantine record when `sink` quarantines."""
+    reason = unreadable_reason(path)
+    if reason is not None or not path.exists():
+        raise DataError(str(path), None, None, reason or "no such file or folder")
     if path.is_file():
         return [path]
-    if not path.is_dir():
-        raise DataError(str(path), None, None, "no such file or folder")
-    # Hidden files (editor swap files, .DS_Store) are never logs.
-    files = [p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in _SUFFIXES
-             and not any(part.startswith(".") for part in p.relative_to(path).parts)]
-    if not files:
-        raise DataError(
-            str(path), None, None,
-            f"no log files in this folder: expected {', '.join(sorted(_SUFFIXES))} files",
-        )
+    files, unreadable = find_files(path, _SUFFIXES)  # hidden files (.DS_Store) are not logs
+    for n, (file, why) in enumerate(unreadable):
+        issue = _Issue(str(file), None, None, R_UNREADABLE, why, None, n)
+        if sink is None:
+            raise issue.error()
+        sink.take([issue])
+    if not files and not unreadable:
+        raise DataError(str(path), None, None, "no log files in this folder: expected "
+                        f"{', '.join(sorted(_SUFFIXES))} files")
     return sorted(files, key=lambda p: [*map(str, p.parent.relative_to(path).parts),
                                         *_natural_key(p)])
 
@@ -575,7 +574,7 @@ def read_logs(
     started = time.perf_counter()
     parts: list[pl.DataFrame] = []
     try:
-        for file in _log_files(Path(path)):
+        for file in _log_files(Path(path), sink):
             report.files.append(str(file))
             raw = _parse_file(file)
             good, issues = _validate(raw)
@@ -586,9 +585,12 @@ def read_logs(
     finally:
         sink.finish()
     if sink.on_error == "quarantine":
+        rows = [i for i in sink.issues if i.reason != R_UNREADABLE]
+        report.unreadable_files = [f"{i.file}: {i.detail}" for i in sink.issues
+                                   if i.reason == R_UNREADABLE]
         report.quarantine_file = str(sink.path)
-        report.quarantined = len(sink.issues)
-        report.quarantined_by_reason = dict(Counter(i.reason for i in sink.issues))
+        report.quarantined = len(rows)
+        report.quarantined_by_reason = dict(Counter(i.reason for i in rows))
     events = pl.concat(parts) if parts else pl.DataFrame(schema=_RAW_SCHEMA)
     logger.info("read %d events from %d files (%d quarantined) in %.2fs", report.events_read,
                 len(report.files), report.quarantined, time.perf_counter() - started)

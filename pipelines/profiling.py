@@ -80,7 +80,9 @@ def _report(listening: Listening, state: ProfileState, known: np.ndarray, item: 
         "users_with_profile": int(state.has_profile.sum()),
         "users_with_interests": state.interests.n_users,
         "files": read.files,
-        "quarantine_file": str(out / "quarantine.jsonl") if read.quarantined else None,
+        "unreadable_files": read.unreadable_files,
+        "quarantine_file": (str(out / "quarantine.jsonl")
+                            if read.quarantined or read.unreadable_files else None),
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     if listening.unmatched is not None and listening.unmatched.height:

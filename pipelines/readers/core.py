@@ -3,11 +3,14 @@ helpers and the validation of playlist rows."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import re
+import stat
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ R_DUP_PLAYLIST = "duplicate playlist id"
 R_FIELDS = "wrong field count"
 R_JSON = "invalid json"
 R_TYPE = "wrong type"
+R_UNREADABLE = "unreadable file"
 REASONS: tuple[str, ...] = (
     R_NOT_INT,
     R_UNKNOWN_SONG,
@@ -56,6 +60,7 @@ REASONS: tuple[str, ...] = (
     R_FIELDS,
     R_JSON,
     R_TYPE,
+    R_UNREADABLE,
 )
 
 _YES_SONGS = "song_hash.txt"
@@ -207,6 +212,62 @@ def detect_format(path: str | Path) -> str:
         f"cannot tell the format from the file name: expected one of "
         f"{', '.join(sorted(_SUFFIX_FORMATS))}, or a yes.com .txt file beside {_YES_SONGS}",
     )
+
+
+def unreadable_reason(path: Path) -> str | None:
+    """Why a file cannot be read (a dangling or looping symbolic link, no permission), or
+    None when it can."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if not path.is_symlink():
+            return error.strerror or str(error)
+        if error.errno == errno.ELOOP:
+            return "a symbolic link that loops (too many levels of symbolic links)"
+        return f"a dangling symbolic link (its target {os.readlink(path)!r} does not exist)"
+    if stat.S_ISREG(mode):
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as error:
+            return f"cannot open it: {error.strerror}"
+    return None
+
+
+def find_files(folder: Path, suffixes: Iterable[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Every file under `folder` (recursively, symbolic links followed, hidden entries
+    skipped) whose suffix is one of `suffixes`, and every entry that cannot be read with the
+    reason: a dangling or looping link, a folder that cannot be listed, a file that cannot be
+    opened. Nothing found is left out of both lists unless hidden or of another suffix."""
+    wanted = {s.lower() for s in suffixes}
+    files: list[Path] = []
+    unreadable: list[tuple[Path, str]] = []
+    seen: set[tuple[int, int]] = set()
+
+    def walk(where: Path) -> None:
+        try:
+            st = where.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                return  # a link back up the tree: already read
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(os.scandir(where), key=lambda e: e.name)
+        except OSError as error:
+            unreadable.append((where, f"cannot list this folder: {error.strerror}"))
+            return
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            reason = unreadable_reason(path)
+            if reason is None and path.is_dir():
+                walk(path)
+            elif reason is not None and (entry.is_symlink() or path.suffix.lower() in wanted):
+                unreadable.append((path, reason))
+            elif reason is None and path.suffix.lower() in wanted:
+                files.append(path)
+
+    walk(folder)
+    return files, unreadable
 
 
 def _read_text(path: Path) -> str:
