@@ -44,6 +44,10 @@ def _field(loc: tuple) -> str:
 
 
 async def _validation(_: Request, error: RequestValidationError) -> JSONResponse:
+    broken = [e for e in error.errors() if e.get("type") == "json_invalid"]
+    if broken:  # not JSON at all: the body cannot be parsed, whatever it holds
+        return error_response(400, "bad_request", f"body: not valid JSON "
+                              f"({broken[0].get('ctx', {}).get('error', 'malformed')})")
     problems = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()]
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     return error_response(422, "invalid_parameter", f"{first['field']}: {first['message']}",

@@ -65,9 +65,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    _schema_limits(app, settings.max_k)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     return app
+
+
+def _schema_limits(app: FastAPI, max_k: int) -> None:
+    """The OpenAPI schema states the limits this server enforces: `k` and `limit` at most
+    max_k (a setting, so not known when the routes are declared)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            for item in schema.get("paths", {}).values():
+                for operation in item.values():
+                    for parameter in operation.get("parameters", []):
+                        if parameter["name"] in ("k", "limit") and "maximum" in (
+                                parameter.get("schema") or {}):
+                            parameter["schema"]["maximum"] = max_k
+            for model in schema.get("components", {}).get("schemas", {}).values():
+                k = model.get("properties", {}).get("k")
+                if k is not None and "maximum" in k:
+                    k["maximum"] = max_k
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from recsys.catalog import NAME_PATTERN
 from recsys.profiles import EVENTS
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
 EventKind = Literal[EVENTS]  # type: ignore[valid-type]
-SongRef = Field(min_length=1, max_length=200, description="A song id, or a title "
-                "('title', 'title artist' or 'artist title'; the most played match wins).",
+SongRef = Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
+                description="A song id, or a title ('title', 'title artist' or 'artist "
+                "title'; the most played match wins); a name needs a letter or a digit.",
                 examples=["268", "Hotel California"])
+SongName = Annotated[str, SongRef]
+# Request bodies: unknown fields are rejected, not ignored; numbers are strict (false is not
+# 0, "5" is not 5).
+STRICT = ConfigDict(extra="forbid")
 
 
-def _example(**values) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": [values]})
+def _example(strict: bool = False, **values) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": [values]}, **(STRICT if strict else {}))
 
 
 class Song(BaseModel):
@@ -66,25 +72,27 @@ class ResultsResponse(BaseModel):
 
 
 class WeightedSong(BaseModel):
+    model_config = STRICT
     song: str = SongRef
-    weight: float = Field(default=1.0, gt=0, le=100, description="How much of the song.")
+    weight: float = Field(default=1.0, gt=0, le=100, strict=True,
+                          description="How much of the song.")
 
 
 class ArithmeticRequest(BaseModel):
-    model_config = _example(positive=[{"song": "Hotel California", "weight": 1.0}],
+    model_config = _example(strict=True, positive=[{"song": "Hotel California", "weight": 1.0}],
                             negative=[{"song": "Bohemian Rhapsody", "weight": 0.5}], k=10)
     positive: list[WeightedSong] = Field(min_length=1, max_length=50,
                                          description="More like these.")
     negative: list[WeightedSong] = Field(default=[], max_length=50,
                                          description="Less like these.")
-    k: int = Field(default=10, ge=1, le=1000)
+    k: int = Field(default=10, ge=1, le=1000, strict=True)
 
 
 class ContinueRequest(BaseModel):
-    model_config = _example(songs=["Hotel California", "Bohemian Rhapsody"], k=10)
-    songs: list[str] = Field(min_length=1, max_length=500, description="The playlist so far, "
+    model_config = _example(strict=True, songs=["Hotel California", "Bohemian Rhapsody"], k=10)
+    songs: list[SongName] = Field(min_length=1, max_length=500, description="The playlist so far, "
                              "oldest first (ids or titles).")
-    k: int = Field(default=10, ge=1, le=1000)
+    k: int = Field(default=10, ge=1, le=1000, strict=True)
 
 
 class TagScore(BaseModel):
@@ -109,14 +117,14 @@ class TagSearchResponse(BaseModel):
 
 
 class Event(BaseModel):
-    model_config = _example(song="268", ts="2024-05-01T18:22:11Z", ms_played=200000,
+    model_config = _example(strict=True, song="268", ts="2024-05-01T18:22:11Z", ms_played=200000,
                             event="play", duration_ms=391000)
     song: str = SongRef
     ts: dt.datetime | None = Field(default=None, description="When; default: now. "
                                    "Without a UTC offset, UTC.")
-    ms_played: int = Field(default=0, ge=0, le=86_400_000)
+    ms_played: int = Field(default=0, ge=0, le=86_400_000, strict=True)
     event: EventKind = "play"
-    duration_ms: int | None = Field(default=None, gt=0, le=86_400_000)
+    duration_ms: int | None = Field(default=None, gt=0, le=86_400_000, strict=True)
 
     @field_validator("ts")
     @classmethod
@@ -130,7 +138,8 @@ class Event(BaseModel):
 
 
 class EventsRequest(BaseModel):
-    model_config = _example(events=[{"song": "268", "ms_played": 200000, "event": "play"},
+    model_config = _example(strict=True,
+                            events=[{"song": "268", "ms_played": 200000, "event": "play"},
                                     {"song": "Bohemian Rhapsody", "event": "like"}])
     events: list[Event] = Field(min_length=1)
 

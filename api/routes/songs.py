@@ -41,6 +41,21 @@ async def search_songs(
     return {"query": q, "results": resources.songs.search_text(q, limit)}
 
 
+# Before the /{song_id:path} routes, which would otherwise answer OPTIONS and HEAD for it.
+@router.post("/arithmetic", response_model=ResultsResponse,
+             responses={**UNKNOWN_SONG, **NO_VECTOR})
+def arithmetic(resources: ResourcesDep, settings: SettingsDep, body: ArithmeticRequest) -> dict:
+    """More like these, less like those: weighted unit vectors added and subtracted."""
+    songs = resources.songs
+    check_k(body.k, settings)
+    positive = [songs.resolve(s.song).index for s in body.positive]
+    negative = [songs.resolve(s.song).index for s in body.negative]
+    results = ask(lambda: songs.arithmetic(
+        positive, negative, body.k, [s.weight for s in body.positive],
+        [s.weight for s in body.negative]), "no_vector")
+    return {"results": results}
+
+
 @router.get("/{song_id:path}/similar", response_model=SimilarResponse,
             responses={**UNKNOWN_SONG, **NO_VECTOR})
 async def similar_songs(
@@ -78,17 +93,3 @@ async def get_song(resources: ResourcesDep, song: SongDep) -> dict:
     return {**songs.describe(song), "plays": int(songs.plays[song]),
             "has_vector": bool(songs.known[song]),
             "tags": songs.catalog.songs["tags"][song].to_list()}
-
-
-@router.post("/arithmetic", response_model=ResultsResponse,
-             responses={**UNKNOWN_SONG, **NO_VECTOR})
-def arithmetic(resources: ResourcesDep, settings: SettingsDep, body: ArithmeticRequest) -> dict:
-    """More like these, less like those: weighted unit vectors added and subtracted."""
-    songs = resources.songs
-    check_k(body.k, settings)
-    positive = [songs.resolve(s.song).index for s in body.positive]
-    negative = [songs.resolve(s.song).index for s in body.negative]
-    results = ask(lambda: songs.arithmetic(
-        positive, negative, body.k, [s.weight for s in body.positive],
-        [s.weight for s in body.negative]), "no_vector")
-    return {"results": results}

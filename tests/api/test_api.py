@@ -152,8 +152,8 @@ def test_arithmetic_and_continuation_equal_the_cli(client, model, known_song):
     assert_error(client.post("/playlists/continue", json={"songs": []}), 422,
                  "invalid_parameter", "songs")
     assert_error(client.post("/playlists/continue", content=b"{not json",
-                             headers={"content-type": "application/json"}), 422,
-                 "invalid_parameter")
+                             headers={"content-type": "application/json"}), 400,
+                 "bad_request")
 
 
 def test_oversized_bodies_are_413(client):
