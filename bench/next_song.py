@@ -31,12 +31,12 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from recsys.baselines import ALS, CoOccurrence  # noqa: E402
+from recsys.baselines import ALS, BPR, CoOccurrence, Popularity  # noqa: E402
 from recsys.catalog import Catalog  # noqa: E402
 from recsys.evaluation import evaluate_model, make_cases  # noqa: E402
 from recsys.ranker import RankerConfig, TwoStageRanker, default_generators  # noqa: E402
 from recsys.sequence_model import SequenceConfig, SequenceModel  # noqa: E402
-from recsys.session_knn import SessionKNN, SessionKNNConfig  # noqa: E402
+from recsys.session_knn import ItemKNN, SessionKNN, SessionKNNConfig  # noqa: E402
 from recsys.song2vec import Song2Vec  # noqa: E402
 
 COLUMNS = ("hr@10", "hr@100", "ndcg@10", "mrr", "coverage@10", "fit_seconds", "eval_seconds")
@@ -219,8 +219,11 @@ def main() -> None:
         knn = state["knn"]
         models = {
             "song2vec": s2v,
+            "popularity": Popularity(),
             "cooccurrence": CoOccurrence(),
             "als": ALS(seed=0),
+            "bpr": BPR(seed=0),
+            "iknn": ItemKNN(),
             "sknn": SessionKNN(SessionKNNConfig(**knn["sknn"]), name="sknn"),
             "vsknn": SessionKNN(SessionKNNConfig(**knn["vsknn"]), name="vsknn"),
             "vstan": SessionKNN(SessionKNNConfig(**knn["vstan"]), name="vstan"),
@@ -252,7 +255,10 @@ def main() -> None:
             "cases": {"valid": len(valid), "test": len(test)},
             "settings": {"knn": knn, "sequence": state.get("sequence", {}),
                          "ranker": dataclasses.asdict(ranker.config),
-                         "ranker_generators": list(ranker.factories),
+                         "ranker_generators": {
+                             name: dataclasses.asdict(g.config)
+                             if dataclasses.is_dataclass(getattr(g, "config", None))
+                             else type(g).__name__ for name, g in ranker.generators.items()},
                          "song2vec": s2v.config.to_dict()},
             "ranker_log": {k: v for k, v in dataclasses.asdict(ranker.log).items()
                            if k != "folds"},
