@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from recsys.catalog import NAME_PATTERN
 from recsys.profiles import EVENTS
@@ -23,20 +23,57 @@ SongName = Annotated[str, SongRef]
 STRICT = ConfigDict(extra="forbid")
 
 
+def _json_integer(value: object) -> object:
+    """A JSON integer, as JSON Schema reads one: 5 or 5.0, never false, "5" or 5.5."""
+    if isinstance(value, bool | str):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+def _text(value: object) -> object:
+    """A date-time as the schema states it, a string (not a number of seconds)."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("Input should be an RFC 3339 date-time string")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_json_integer)]
+# `int | None` inside the Annotated, so that the schema keeps minimum/maximum.
+OptionalInteger = Annotated[int | None, BeforeValidator(_json_integer)]
+# `ts` as the schema states it: an RFC 3339 date-time whose year, as written, is 1970-2199.
+TS_PATTERN = r"^(19[7-9][0-9]|2[01][0-9][0-9])-"
+# What parse_mix reads, as the schema states it: comma-separated parts, each 'tag', 'tag:w' or
+# 'w% tag', where a tag has no ',', ':' or '%' and a weight is a plain decimal with a non-zero
+# digit (so a mix is never all zero and never overflows).
+_TAG = r"[^,:%\s](?:[^,:%]*[^,:%\s])?"
+_DIGITS = r"[0-9]{0,6}[1-9][0-9]{0,6}"  # a non-zero digit among at most 13
+_WEIGHT = rf"[+-]?(?:{_DIGITS}(?:\.[0-9]{{0,6}})?|[0-9]{{0,6}}\.{_DIGITS})"
+_PART = rf"\s*(?:{_TAG}(?:\s*:\s*{_WEIGHT})?|{_WEIGHT}\s*%\s*{_TAG})\s*"
+MIX_PATTERN = rf"^{_PART}(?:,{_PART})*$"
+# What a request that misses a pattern is told (instead of the pattern itself).
+PATTERN_HINTS = {
+    NAME_PATTERN: "a song id, or a title or artist with at least one letter or digit, was "
+                  "expected",
+    MIX_PATTERN: "tags with optional weights were expected, e.g. 'rock:0.7,country:0.3' or "
+                 "'70% rock, 30% country' (weights: plain decimals, not zero)",
+}
+
+
+
 def _example(strict: bool = False, **values) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": [values]}, **(STRICT if strict else {}))
 
 
 class Song(BaseModel):
-    model_config = _example(song_id="268", title="Hotel California", artist="Eagles")
+    model_config = _example(song_id="760", title="Hotel California", artist="The Eagles")
     song_id: str
     title: str
     artist: str
 
 
 class SongDetail(Song):
-    model_config = _example(song_id="268", title="Hotel California", artist="Eagles",
-                            plays=1207, has_vector=True, tags=["classic rock", "rock"])
+    model_config = _example(song_id="760", title="Hotel California", artist="The Eagles",
+                            plays=93, has_vector=True, tags=["classic rock", "rock"])
     plays: int = Field(description="Times the song appears in the training playlists.")
     has_vector: bool = Field(description="Whether the model learnt a vector for it.")
     tags: list[str]
@@ -48,20 +85,21 @@ class SearchHit(Song):
 
 class SearchResponse(BaseModel):
     model_config = _example(query="hotel cal", results=[
-        {"song_id": "268", "title": "Hotel California", "artist": "Eagles", "plays": 1207}])
+        {"song_id": "760", "title": "Hotel California", "artist": "The Eagles", "plays": 93}])
     query: str
     results: list[SearchHit]
 
 
 class ScoredSong(Song):
-    model_config = _example(song_id="5302", title="Take It Easy", artist="Eagles", score=0.8123)
+    model_config = _example(song_id="1149", title="Take It Easy", artist="The Eagles",
+                            score=0.8123)
     score: float
 
 
 class SimilarResponse(BaseModel):
     model_config = _example(
-        song={"song_id": "268", "title": "Hotel California", "artist": "Eagles"},
-        results=[{"song_id": "5302", "title": "Take It Easy", "artist": "Eagles",
+        song={"song_id": "760", "title": "Hotel California", "artist": "The Eagles"},
+        results=[{"song_id": "1149", "title": "Take It Easy", "artist": "The Eagles",
                   "score": 0.8123}])
     song: Song
     results: list[ScoredSong]
@@ -85,14 +123,22 @@ class ArithmeticRequest(BaseModel):
                                          description="More like these.")
     negative: list[WeightedSong] = Field(default=[], max_length=50,
                                          description="Less like these.")
-    k: int = Field(default=10, ge=1, le=1000, strict=True)
+    k: Integer = Field(default=10, ge=1, le=1000)
 
 
 class ContinueRequest(BaseModel):
     model_config = _example(strict=True, songs=["Hotel California", "Bohemian Rhapsody"], k=10)
     songs: list[SongName] = Field(min_length=1, max_length=500, description="The playlist so far, "
                              "oldest first (ids or titles).")
-    k: int = Field(default=10, ge=1, le=1000, strict=True)
+    k: Integer = Field(default=10, ge=1, le=1000)
+    temperature: float = Field(default=0.0, ge=0, le=10, allow_inf_nan=False, description=(
+        "0 takes the k best songs; above 0 the k songs are drawn from the ranker's scores."))
+    seed: OptionalInteger = Field(default=None, ge=0, le=2**31 - 1,
+                                 description="Seed of the draw (same seed, same songs).")
+    grow: bool = Field(default=False, description="Grow a whole playlist of k new songs, "
+                       "each pick joining the playlist before the next is chosen.")
+    max_per_artist: OptionalInteger = Field(default=None, ge=1, le=1000, description=(
+        "With grow: at most this many songs of one artist, the given songs included."))
 
 
 class TagScore(BaseModel):
@@ -103,7 +149,7 @@ class TagScore(BaseModel):
 
 class SongTagsResponse(BaseModel):
     model_config = _example(
-        song={"song_id": "268", "title": "Hotel California", "artist": "Eagles"},
+        song={"song_id": "760", "title": "Hotel California", "artist": "The Eagles"},
         tags=[{"tag": "classic rock", "score": 0.41, "percentile": 0.97}])
     song: Song
     tags: list[TagScore]
@@ -111,7 +157,8 @@ class SongTagsResponse(BaseModel):
 
 class TagSearchResponse(BaseModel):
     model_config = _example(mix={"rock": 0.7, "country": 0.3}, results=[
-        {"song_id": "268", "title": "Hotel California", "artist": "Eagles", "score": 0.52}])
+        {"song_id": "760", "title": "Hotel California", "artist": "The Eagles",
+         "score": 0.52}])
     mix: dict[str, float]
     results: list[ScoredSong]
 
@@ -120,21 +167,22 @@ class Event(BaseModel):
     model_config = _example(strict=True, song="268", ts="2024-05-01T18:22:11Z", ms_played=200000,
                             event="play", duration_ms=391000)
     song: str = SongRef
-    ts: dt.datetime | None = Field(default=None, description="When; default: now. "
-                                   "Without a UTC offset, UTC.")
-    ms_played: int = Field(default=0, ge=0, le=86_400_000, strict=True)
+    ts: Annotated[dt.datetime | None, BeforeValidator(_text)] = Field(
+        default=None, json_schema_extra={"pattern": TS_PATTERN},
+        description=f"When, between {EARLIEST:%Y} and {LATEST.year - 1} (the year as written); "
+        "default: now. Without a UTC offset, UTC.")
+    ms_played: Integer = Field(default=0, ge=0, le=86_400_000)
     event: EventKind = "play"
-    duration_ms: int | None = Field(default=None, gt=0, le=86_400_000, strict=True)
+    duration_ms: OptionalInteger = Field(default=None, gt=0, le=86_400_000)
 
     @field_validator("ts")
     @classmethod
     def _plausible(cls, ts: dt.datetime | None) -> dt.datetime | None:
         if ts is None:
             return None
-        ts = ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
-        if not EARLIEST <= ts <= LATEST:
-            raise ValueError(f"must lie between {EARLIEST:%Y} and {LATEST:%Y}")
-        return ts
+        if not EARLIEST.year <= ts.year < LATEST.year:
+            raise ValueError(f"must lie between {EARLIEST:%Y} and {LATEST.year - 1}")
+        return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
 
 
 class EventsRequest(BaseModel):
@@ -171,8 +219,8 @@ class Recommendation(ScoredSong):
 
 class RecommendationsResponse(BaseModel):
     model_config = _example(user_id="alice", results=[
-        {"song_id": "5302", "title": "Take It Easy", "artist": "Eagles", "score": 1.7,
-         "because": {"song_id": "268", "title": "Hotel California", "artist": "Eagles"}}])
+        {"song_id": "1149", "title": "Take It Easy", "artist": "The Eagles", "score": 1.7,
+         "because": {"song_id": "760", "title": "Hotel California", "artist": "The Eagles"}}])
     user_id: str
     results: list[Recommendation]
 
@@ -223,9 +271,9 @@ class Reloaded(BaseModel):
 
 class ErrorBody(BaseModel):
     model_config = _example(code="song_not_found", message="no song 'hotel californa' in the "
-                            "catalogue; did you mean 'Hotel California' by Eagles (268)",
-                            suggestions=[{"song_id": "268", "title": "Hotel California",
-                                          "artist": "Eagles"}])
+                            "catalogue; did you mean 'Hotel California' by The Eagles (760)",
+                            suggestions=[{"song_id": "760", "title": "Hotel California",
+                                          "artist": "The Eagles"}])
     code: str = Field(description="Stable, for programs.")
     message: str = Field(description="For people.")
     field: str | None = None

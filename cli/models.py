@@ -7,6 +7,8 @@ import json
 import tempfile
 import time
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -32,12 +34,14 @@ from pipelines.schemas import DataError, Dataset, OnError
 from pipelines.splits import playlist_sizes, split_dataset
 from pipelines.training import (
     MODEL_NAMES,
+    available_models,
     evaluate_artifact,
     evaluate_similar_artifact,
     train_song2vec,
 )
 from recsys.artifact import load_artifact
 from recsys.evaluation import METRICS
+from recsys.next_song import NextSongConfig
 from recsys.search import SongSearch
 from recsys.song2vec import Song2VecConfig, TrainingDataError
 
@@ -78,9 +82,10 @@ def _read(
     return dataset
 
 
-def _load_config(path: Path | None) -> dict:
+def _load_config(path: Path | None) -> tuple[dict, dict]:
+    """The song2vec settings and the [next_song] settings of a train config file."""
     if path is None:
-        return {}
+        return {}, {}
     try:
         text = path.read_text()
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
@@ -89,12 +94,32 @@ def _load_config(path: Path | None) -> dict:
     if not isinstance(values, dict):
         kind = type(values).__name__
         raise fail(f"{path}: expected a table (a JSON object) of song2vec settings, got a {kind}")
+    next_song = values.pop("next_song", {})
+    if not isinstance(next_song, dict):
+        raise fail(f"{path}, field 'next_song': expected a table of next-song settings")
     tables = sorted(k for k, v in values.items() if k != "song2vec" and isinstance(v, dict))
     if ("song2vec" in values and len(values) > 1) or tables:
         unknown = ", ".join(tables or sorted(set(values) - {"song2vec"}))
         raise fail(f"{path}: unknown table(s) or key(s) {unknown}: expected a [song2vec] "
-                   "table, or song2vec settings at the top level")
-    return values.get("song2vec", values)
+                   "table (or song2vec settings at the top level) and a [next_song] table")
+    return values.get("song2vec", values), next_song
+
+
+@contextmanager
+def _stages() -> Iterator[Callable[[str], None]]:
+    """A status line for the long stages after song2vec (ranker, sequence models); off a
+    terminal it logs each stage and a heartbeat, so a long fit is never silent."""
+    with ExitStack() as stack:
+        status: list = []
+
+        def on_stage(text: str) -> None:
+            if status:
+                status[0].update(text)
+            else:
+                status.append(stack.enter_context(console.status(text)))
+            console.log(text)
+
+        yield on_stage
 
 
 def _metrics_table(result: dict) -> Table:
@@ -173,26 +198,41 @@ def train(
     seed: Annotated[int | None, typer.Option(help="Seed; makes training reproducible "
                                              "(one worker thread).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Override the number of epochs.")] = None,
+    sequence_minutes: Annotated[float | None, typer.Option(
+        min=0, help="Also train the sequence models (the song2vec-initialised transformer and "
+        "SASRec), each for this many minutes; 0 (the default) leaves them out. About 7 is the "
+        "measured recipe on yes_big.")] = None,
+    ranker_cases: Annotated[int | None, typer.Option(
+        min=10, help="Train the next-song ranker on at most this many cases of the training "
+        "playlists (default 100,000; fewer trains faster).")] = None,
     songs: Annotated[Path | None, typer.Option(help="Catalogue file for plain formats.")] = None,
     on_error: OnErrorOption = "fail",
     json_output: JsonOption = False,
 ) -> None:
-    """Train song2vec on playlists and publish the model artifact."""
-    values = _load_config(config)
+    """Train song2vec on playlists, then the two-stage next-song ranker behind `continue`
+    (settings: a [next_song] table in --config), and publish the model artifact."""
+    values, next_values = _load_config(config)
     if seed is not None:
         values.update(seed=seed, workers=1)
+        next_values.setdefault("seed", seed)
     if epochs is not None:
         values["epochs"] = epochs
+    if sequence_minutes is not None:
+        next_values["sequence_minutes"] = sequence_minutes
+    if ranker_cases is not None:
+        next_values["max_cases"] = ranker_cases
     try:
         cfg = Song2VecConfig.from_dict(values, str(config or "settings"))
+        next_cfg = NextSongConfig.from_dict(next_values, str(config or "settings"))
     except (TypeError, ValueError) as error:
         raise fail(str(error)) from None
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
     try:
-        with epoch_progress(cfg.epochs) as on_epoch:
+        with epoch_progress(cfg.epochs) as on_epoch, _stages() as on_stage:
             path, metrics = train_song2vec(
-                dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch
+                dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch,
+                next_song=next_cfg, on_stage=on_stage,
             )
     except TrainingDataError as error:
         raise fail(f"{playlists}: {error}") from None
@@ -214,9 +254,9 @@ def evaluate(
     similar: Annotated[bool, typer.Option(
         "--similar", help="Judge similar songs by the songs' tags instead (no --test needed).")
     ] = False,
-    models: Annotated[str, typer.Option(help="Comma-separated models to compare.")] = ",".join(
-        MODEL_NAMES
-    ),
+    models: Annotated[str | None, typer.Option(help="Comma-separated models to compare, of "
+                                               f"{', '.join(MODEL_NAMES)} (default: every one "
+                                               "the model can give).")] = None,
     max_positions: Annotated[int | None, typer.Option(
         help="Sample at most this many positions per playlist (seeded).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of position sampling and baselines.")] = 0,
@@ -237,7 +277,8 @@ def evaluate(
         raise fail("--test is required (or --similar)")
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     test_set = _read(test, split="test", on_error=on_error, quarantine=quarantine)
-    names = tuple(n.strip() for n in models.split(",") if n.strip())
+    names = available_models(artifact) if models is None else tuple(
+        n.strip() for n in models.split(",") if n.strip())
     started = time.perf_counter()
     with evaluation_progress(names) as (on_model, on_cases):
         try:
@@ -291,9 +332,11 @@ def demo(
     parts = split_dataset(_read(data), valid=0.0, test=0.1, seed=seed)
     train_set = parts["train"]
     cfg = Song2VecConfig(seed=seed, epochs=epochs)
-    with epoch_progress(cfg.epochs) as on_epoch:
+    with epoch_progress(cfg.epochs) as on_epoch, _stages() as on_stage:
         path, _ = train_song2vec(train_set, cfg, out / "model", source=str(data.absolute()),
-                                 on_epoch=on_epoch)
+                                 on_epoch=on_epoch, next_song=NextSongConfig(
+                                     seed=seed, max_cases=5000),
+                                 on_stage=on_stage)
     artifact = load_artifact(path)
     with console.status("fitting and evaluating the baselines"):
         result = evaluate_artifact(artifact, parts["test"], seed=seed)

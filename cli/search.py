@@ -114,13 +114,27 @@ def continue_playlist(
     songs_so_far: Annotated[list[str], typer.Argument(help="The playlist so far, in order.")],
     model: ModelOption,
     k: KOption = 10,
+    temperature: Annotated[float, typer.Option(
+        min=0, help="0 takes the k best songs; above 0 the k songs are drawn from the "
+        "ranker's scores (1 = their own spread; higher is more adventurous).")] = 0.0,
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of the draw at a temperature above 0 (same seed, same songs).")] = None,
+    grow: Annotated[bool, typer.Option(
+        "--grow", help="Grow a whole playlist of k new songs: each pick joins the playlist "
+        "before the next one is chosen; no repeats.")] = False,
+    max_per_artist: Annotated[int | None, typer.Option(
+        min=1, help="With --grow: at most this many songs of one artist in the playlist, "
+        "the given songs included.")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Playlist continuation: the songs most likely to come next."""
+    """Playlist continuation: the songs most likely to come next (the two-stage ranker)."""
     songs = open_search(model)
     context = [resolve(songs, q) for q in songs_so_far]
-    rows = _run(lambda: songs.continue_playlist(context, k))
-    show(rows, f"next after {len(context)} songs", json_output)
+    rows = _run(lambda: songs.continue_playlist(context, k, temperature, seed, grow,
+                                                max_per_artist))
+    title = f"a playlist grown from {len(context)} songs" if grow else \
+        f"next after {len(context)} songs"
+    show(rows, title, json_output)
 
 
 @app.command()

@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 from foundation.paths import DEFAULT_DATA
 from foundation.settings import Settings
 from pipelines.training import MODEL_NAMES
+from recsys.next_song import NextSongConfig
 from recsys.profiles import ProfileConfig
 from recsys.song2vec import Song2VecConfig
 
@@ -77,7 +78,10 @@ class BatchSettings(Settings):
 class EvaluateSettings(Settings):
     kind: ClassVar[str] = "pipeline [evaluate]"
 
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    # Every model but the sequence models, which a run trains only when asked
+    # ([next_song] sequence_minutes > 0).
+    models: list[str] = field(default_factory=lambda: [
+        n for n in MODEL_NAMES if n not in ("transformer", "sasrec")])
     max_positions: int | None = 5
     similar_songs: int | None = 1000  # songs judged by tags; None: all
 
@@ -104,13 +108,15 @@ class PipelineConfig:
     data: DataSettings = field(default_factory=DataSettings)
     # Seeded by default so that a rerun reproduces the same artifacts bit for bit.
     song2vec: Song2VecConfig = field(default_factory=lambda: Song2VecConfig(seed=0, workers=1))
+    next_song: NextSongConfig = field(default_factory=NextSongConfig)
     profiles: ProfileConfig = field(default_factory=ProfileConfig)
     batch: BatchSettings = field(default_factory=BatchSettings)
     evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
 
     SECTIONS: ClassVar[dict[str, type]] = {
-        "data": DataSettings, "song2vec": Song2VecConfig, "profiles": ProfileConfig,
+        "data": DataSettings, "song2vec": Song2VecConfig, "next_song": NextSongConfig,
+        "profiles": ProfileConfig,
         "batch": BatchSettings, "evaluate": EvaluateSettings, "report": ReportSettings,
     }
 

@@ -205,7 +205,8 @@ def train(ctx: StepContext) -> dict:
     try:
         _, metrics = train_song2vec(dataset, cfg, ctx.out / "model",
                                     source=str(ctx.input("validate") / "train"),
-                                    on_epoch=on_epoch)
+                                    on_epoch=on_epoch, next_song=ctx.config.next_song,
+                                    on_stage=ctx.on_stage)
     except TrainingDataError as error:
         raise BadInput(str(error)) from None
     return {k: metrics[k] for k in ("train_seconds", "songs_per_s")}
@@ -367,7 +368,8 @@ STEPS: list[Step] = [
     Step("validate", ("ingest",), lambda c: {
         **{k: getattr(c.data, k) for k in ("test", "seed", "min_playlists")},
         "buckets": c.batch.partitions}, validate),
-    Step("train", ("validate",), _section("song2vec"), train),
+    Step("train", ("validate",), lambda c: {
+        "song2vec": c.song2vec.to_dict(), "next_song": c.next_song.to_dict()}, train),
     Step("index", ("train",), lambda c: {}, index),
     Step("profiles", ("ingest", "validate", "train"), _section("profiles"), profiles),
     Step("recommend", ("profiles",), _section("batch"), recommend),

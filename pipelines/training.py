@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +14,14 @@ from recsys.base import Recommender
 from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.catalog import Catalog
 from recsys.evaluation import evaluate_models, make_cases
+from recsys.next_song import LEARNED, PEERS, NextSongConfig, artist_codes, fit_next_song, peer
 from recsys.similarity import evaluate_similar, from_recommender, in_out_neighbours
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
 
 BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence, "als": ALS, "bpr": BPR}
-MODEL_NAMES = ("song2vec", *BASELINES)
+# Every model `evaluate` knows; the learned ones ("songspace", the sequence models) only when
+# the artifact holds them.
+MODEL_NAMES = (*LEARNED, "song2vec", *BASELINES, *PEERS)
 
 
 def train_song2vec(
@@ -27,8 +31,11 @@ def train_song2vec(
     *,
     source: str,
     on_epoch: EpochCallback | None = None,
+    next_song: NextSongConfig | None = None,
+    on_stage: Callable[[str], None] | None = None,
 ) -> tuple[Path, dict]:
-    """Train on every playlist of `dataset` and publish the artifact at `out`."""
+    """Train on every playlist of `dataset` and publish the artifact at `out`, with the
+    next-song ranker (and sequence models) that `next_song` asks for."""
     catalog = Catalog(dataset.songs)
     sentences = catalog.encode_playlists(dataset.playlists)
     started = time.perf_counter()
@@ -44,20 +51,30 @@ def train_song2vec(
             for h in model.history
         ],
     }
+    learned: dict[str, Recommender] = {}
+    if next_song is not None:
+        artists = artist_codes(catalog.songs["artist"].to_list())
+        learned, metrics["next_song"] = fit_next_song(
+            model, sentences, len(catalog), artists, next_song, on_stage)
     quarantine = dataset.report.quarantine_file
     path = save_artifact(
         out, model, catalog, dataset.playlists, source=source, metrics=metrics,
         quarantine_file=Path(quarantine) if quarantine else None,
-        report=dataset.report.as_dict(),
+        report=dataset.report.as_dict(), next_song=learned,
     )
     return path, metrics
+
+
+def available_models(artifact: Artifact) -> tuple[str, ...]:
+    """Every model `evaluate` can compare on this artifact, the ranker first."""
+    return tuple(n for n in MODEL_NAMES if n not in LEARNED or n in artifact.next_song)
 
 
 def evaluate_artifact(
     artifact: Artifact,
     test: Dataset,
     *,
-    models: tuple[str, ...] = MODEL_NAMES,
+    models: tuple[str, ...] | None = None,
     max_positions: int | None = None,
     seed: int = 0,
     on_model=None,
@@ -65,10 +82,18 @@ def evaluate_artifact(
 ) -> dict:
     """Next-song metrics of the artifact's song2vec and of baselines fitted on the artifact's
     own training playlists, all on the same cases built from `test` (``on_model`` and
-    ``on_cases`` as in :func:`recsys.evaluation.evaluate_models`)."""
+    ``on_cases`` as in :func:`recsys.evaluation.evaluate_models`). ``models`` None means every
+    model the artifact can give."""
+    learned = artifact.next_song
+    if models is None:
+        models = available_models(artifact)
     unknown = sorted(set(models) - set(MODEL_NAMES))
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; expected some of {list(MODEL_NAMES)}")
+    absent = [n for n in models if n in LEARNED and n not in learned]
+    if absent:
+        raise ValueError(f"{artifact.path} holds no {', '.join(absent)} model; train it with "
+                         "the [next_song] settings that fit it (see songspace train --help)")
     catalog = artifact.catalog
     test_playlists = catalog.encode_playlists(test.playlists)
     cases = make_cases(test_playlists, max_positions=max_positions, seed=seed)
@@ -76,13 +101,21 @@ def evaluate_artifact(
     for name in models:
         if name == "song2vec":
             chosen.append(artifact.model)
+        elif name in LEARNED:
+            chosen.append(learned[name])
+        elif name in PEERS:
+            chosen.append(peer(name))
         else:
             factory = BASELINES[name]
             chosen.append(factory(seed=seed) if name in ("als", "bpr") else factory())
     result = evaluate_models(
-        chosen, artifact.training_sentences, cases, len(catalog), fitted=("song2vec",),
-        on_model=on_model, on_cases=on_cases,
+        chosen, artifact.training_sentences, cases, len(catalog),
+        fitted=("song2vec", *learned), on_model=on_model, on_cases=on_cases,
     )
+    for name in learned:
+        if name in result["models"]:
+            fit = artifact.manifest["metrics"].get("next_song", {}).get(name, {})
+            result["models"][name]["fit_seconds"] = fit.get("fit_seconds", 0.0)
     test_songs = np.concatenate(test_playlists) if test_playlists else np.zeros(0)
     result["test_songs_not_in_catalogue"] = int((test_songs < 0).sum())
     return result

@@ -22,13 +22,17 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from foundation.publishing import package_versions as versions_of
 from foundation.publishing import publishing, sha256_file
+from recsys.base import Recommender
 from recsys.catalog import Catalog
+from recsys.next_song import artist_codes, load_next_song, save_next_song
 from recsys.song2vec import Song2Vec
 
 FORMAT = "songspace.song2vec"
@@ -71,6 +75,18 @@ class Artifact:
     def training_sentences(self):
         return self.catalog.encode_playlists(self.playlists)
 
+    @cached_property
+    def artists(self) -> np.ndarray:
+        """An integer per catalogue row, equal for songs of the same artist."""
+        return artist_codes(self.catalog.songs["artist"].to_list())
+
+    @cached_property
+    def next_song(self) -> dict[str, Recommender]:
+        """The learned next-song models the artifact holds ("songspace", the ranker behind
+        `continue`; "transformer" and "sasrec" when trained), loaded on first use."""
+        return readable(self.path, lambda folder: load_next_song(
+            folder, self.model, self.training_sentences, len(self.catalog), self.artists))
+
 
 def save_artifact(
     target: str | Path,
@@ -82,10 +98,13 @@ def save_artifact(
     metrics: dict,
     quarantine_file: Path | None = None,
     report: dict | None = None,
+    next_song: dict[str, Recommender] | None = None,
 ) -> Path:
-    """Write a complete artifact and publish it atomically at `target`."""
+    """Write a complete artifact and publish it atomically at `target` (with the learned
+    next-song models, when given)."""
     with publishing(target) as staging:
         files = model.save(staging)
+        files += save_next_song(next_song or {}, staging)
         catalog.songs.write_parquet(staging / "songs.parquet")
         playlists.write_parquet(staging / "playlists.parquet")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -72,11 +72,7 @@ def generate_playlist(
             full = [a for a, c in counts.items() if c >= max_per_artist]
             if full:
                 scores[np.isin(artists, full)] = -np.inf
-        if pool and np.isfinite(scores).sum() > pool:
-            keep, _ = top_k(scores[None, :], pool)
-            limited = np.full_like(scores, -np.inf)
-            limited[keep[0]] = scores[keep[0]]
-            scores = limited
+        scores = best_of(scores, pool)
         step_seed = int(rng.integers(2**63 - 1))
         ids, _ = sample_top(scores, 1, temperature, step_seed)
         if not len(ids):
@@ -91,10 +87,21 @@ def generate_playlist(
 
 def continue_playlist(
     model: Recommender, context: Context, k: int = 10, temperature: float = 0.0,
-    seed: int | None = 0,
+    seed: int | None = 0, pool: int = 200,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The next k songs for a context: top-k at temperature 0, else a seeded sample (what
-    `songspace continue --temperature T --seed N` will call)."""
+    """The next k songs for a context: top-k at temperature 0, else a seeded sample from the
+    `pool` best songs (what `songspace continue --temperature T --seed N` calls)."""
     scores = mask_items(model.score([context]), [context])[0]
-    return sample_top(scores, k, temperature, seed)
+    return sample_top(best_of(scores, max(pool, k)), k, temperature, seed)
+
+
+def best_of(scores: np.ndarray, pool: int) -> np.ndarray:
+    """The scores with all but the `pool` best set to -inf (0 keeps them all), so a high
+    temperature still draws among plausible songs."""
+    if not pool or np.isfinite(scores).sum() <= pool:
+        return scores
+    keep, _ = top_k(scores[None, :], pool)
+    limited = np.full_like(scores, -np.inf)
+    limited[keep[0]] = scores[keep[0]]
+    return limited
 

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import sparse
 
 from recsys.base import Context, Recommender, mask_items, top_k
-from recsys.evaluation import make_cases
+from recsys.evaluation import Cases, make_cases
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ class RankerConfig:
     holdout : with folds=1, the fraction of the training playlists whose cases train the ranker.
     folds : >1 cross-fits: each of `folds` parts gives cases from generators fitted on the rest.
     max_positions : cases per held-out playlist (a seeded sample of positions).
+    max_cases : at most this many training cases in all (a seeded sample; the early-stopping
+        cases in proportion), which bounds the fit's time on large data (None = all).
     inner_valid : fraction of the held-out playlists used for early stopping.
     rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction, early_stopping,
     truncation : LightGBM lambdarank settings.
@@ -61,6 +63,7 @@ class RankerConfig:
     holdout: float = 0.2
     folds: int = 1
     max_positions: int | None = None
+    max_cases: int | None = None
     inner_valid: float = 0.15
     rounds: int = 600
     learning_rate: float = 0.05
@@ -295,6 +298,10 @@ class TwoStageRanker(Recommender):
                 idx = [i for i in held if (i in inner) == (part == "valid")]
                 cases = make_cases([sentences[i] for i in idx], cfg.max_positions,
                                    seed=cfg.seed + number)
+                if cfg.max_cases is not None:
+                    share = cfg.inner_valid / (1 - cfg.inner_valid) if part == "valid" else 1.0
+                    cases = _sample_cases(cases, max(1, round(cfg.max_cases * share / len(folds))),
+                                          rng)
                 x, y, groups = self._training_rows(cases)
                 parts[part].append((x, y, groups))
                 self.log.cases += len(cases)
@@ -431,6 +438,14 @@ class TwoStageRanker(Recommender):
         ranker._set_generators({n: generators[n] for n in meta["generators"]}, sentences,
                                n_items)
         return ranker
+
+
+def _sample_cases(cases: Cases, limit: int, rng: np.random.Generator) -> Cases:
+    """At most `limit` of the cases, drawn without replacement, in their original order."""
+    if len(cases) <= limit:
+        return cases
+    keep = np.sort(rng.choice(len(cases), size=limit, replace=False))
+    return Cases([cases.contexts[i] for i in keep], cases.targets[keep], cases.playlists)
 
 
 def _artist_recency(contexts: Sequence[Context], artists: np.ndarray,

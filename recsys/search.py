@@ -13,8 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.artifact import Artifact
-from recsys.base import context_matrix
+from recsys.base import Context, Recommender, context_matrix
 from recsys.catalog import Catalog, InvalidNameError, normalise_text
+from recsys.generation import continue_playlist as sample_continuation
+from recsys.generation import generate_playlist
 from recsys.index import IndexConfig, VectorIndex
 from recsys.song2vec import Song2Vec
 from recsys.tags import TagAxes
@@ -46,9 +48,11 @@ class SongSearch:
 
     def __init__(
         self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
-        index_config: IndexConfig | None = None,
+        index_config: IndexConfig | None = None, continuation: Recommender | None = None,
     ) -> None:
         self.model, self.catalog = model, catalog
+        # What `continue` ranks with: the two-stage ranker when the artifact holds one.
+        self.continuation = continuation
         self.plays = np.asarray(plays, dtype=np.float64)
         self.known = model.trained.copy()
         ids = catalog.song_ids
@@ -78,7 +82,8 @@ class SongSearch:
         plays = np.zeros(len(artifact.catalog))
         rows = artifact.catalog.encode(counts["song_id"].to_list())
         plays[rows[rows >= 0]] = counts["count"].to_numpy()[rows >= 0]
-        return cls(artifact.model, artifact.catalog, plays, index_config)
+        return cls(artifact.model, artifact.catalog, plays, index_config,
+                   continuation=artifact.next_song.get("songspace"))
 
     # -- naming songs -------------------------------------------------------------------------
     def describe(self, index: int, score: float | None = None) -> dict:
@@ -159,12 +164,36 @@ class SongSearch:
         ids, scores = self.song_index.search(vector, k, exclude=exclude)
         return self._hits(ids[0], scores[0])
 
-    def continue_playlist(self, songs: Sequence[int], k: int = 10) -> list[dict]:
-        """Next songs for a playlist so far: the model's recency-weighted context vector
-        against the output vectors (the scoring the next-song evaluation picked)."""
+    def continue_playlist(
+        self, songs: Sequence[int], k: int = 10, temperature: float = 0.0,
+        seed: int | None = None, grow: bool = False, max_per_artist: int | None = None,
+    ) -> list[dict]:
+        """Next songs for a playlist so far, ranked by the two-stage ranker (song2vec's
+        recency-weighted context vector against the output vectors when the artifact has
+        none). Temperature 0 takes the top k; above 0 the k songs are a seeded sample of the
+        scores. With `grow`, each pick joins the playlist before the next one is chosen (a
+        whole new playlist of k songs), no artist more than `max_per_artist` times."""
         context = [s for s in songs if self.known[s]]
         if not context:
             raise ValueError("none of the playlist's songs has a vector; cannot continue it")
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}")
+        if self.continuation is None and temperature == 0 and not grow:
+            return self._in_out_continuation(context, songs, k)
+        allowed = self.known & ~self.catalog.placeholder
+        scorer = _Candidates(self.continuation or self.model, allowed, songs)
+        if grow:
+            artists = np.unique(np.asarray(self.artists, dtype=object), return_inverse=True)[1]
+            picks = generate_playlist(scorer, context, k, temperature, seed, artists,
+                                      max_per_artist)
+            final = scorer.score([[*context, *picks]])[0]
+            return [self.describe(i, final[i] if np.isfinite(final[i]) else None)
+                    for i in picks]
+        ids, scores = sample_continuation(scorer, context, k, temperature, seed)
+        return [self.describe(int(i), s) for i, s in zip(ids, scores, strict=True)]
+
+    def _in_out_continuation(self, context: list[int], songs: Sequence[int],
+                             k: int) -> list[dict]:
         cfg = self.model.config
         exclude = {self.catalog.song_ids[s] for s in songs}
         if cfg.scoring == "cosine":
@@ -189,3 +218,23 @@ class SongSearch:
     def search_text(self, query: str, limit: int = 10) -> list[dict]:
         return [{**self.describe(i), "plays": int(self.plays[i])}
                 for i in self.text.search(query, limit)]
+
+
+class _Candidates(Recommender):
+    """A model's scores limited to the songs `continue` may offer: songs with a vector, never
+    a placeholder, never one the listener already gave."""
+
+    name = "continuation"
+
+    def __init__(self, model: Recommender, allowed: np.ndarray, given: Sequence[int]) -> None:
+        self.model, self.n_items = model, len(allowed)
+        self.blocked = ~allowed
+        self.blocked[np.asarray(list(given), np.int64)] = True
+
+    def fit(self, sentences, n_items):  # the wrapped model is fitted already
+        return self
+
+    def score(self, contexts: Sequence[Context]) -> np.ndarray:
+        scores = self.model.score(contexts)
+        scores[:, self.blocked] = -np.inf
+        return scores

@@ -41,5 +41,6 @@ def splits(tmp_path_factory) -> Path:
 def model(splits, tmp_path_factory) -> Path:
     """A small seeded song2vec model trained through the CLI on the embedded data."""
     out = tmp_path_factory.mktemp("models") / "model"
-    run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1")
+    run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1",
+        "--ranker-cases", "300")
     return out

@@ -43,7 +43,8 @@ def test_split_keeps_playlists_whole_and_disjoint(splits):
 def test_train_writes_a_complete_artifact(model):
     files = sorted(p.name for p in model.iterdir())
     assert files == sorted(["manifest.json", "config.json", "vectors.npy", "output_vectors.npy",
-                            "trained.npy", "songs.parquet", "playlists.parquet", "metrics.json"])
+                            "trained.npy", "songs.parquet", "playlists.parquet", "metrics.json",
+                            "ranker.txt", "ranker.json"])
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["catalogue"]["songs"] == 3168
     assert len(manifest["training_data"]["fingerprint"]) == 64
@@ -59,11 +60,13 @@ def test_train_writes_a_complete_artifact(model):
 @pytest.mark.slow
 def test_seeded_training_is_reproducible(splits, model, tmp_path):
     again = tmp_path / "again"
-    run("train", "--playlists", splits / "train", "--out", again, "--epochs", "5", "--seed", "1")
+    run("train", "--playlists", splits / "train", "--out", again, "--epochs", "5", "--seed", "1",
+        "--ranker-cases", "300")
     first = json.loads((model / "manifest.json").read_text())["files"]
     second = json.loads((again / "manifest.json").read_text())["files"]
     assert first["vectors.npy"] == second["vectors.npy"]
     assert first["output_vectors.npy"] == second["output_vectors.npy"]
+    assert first["ranker.txt"] == second["ranker.txt"]
 
 
 def test_artifact_detects_corruption(model, tmp_path):
@@ -83,7 +86,10 @@ def test_artifact_detects_corruption(model, tmp_path):
 def test_evaluate_json_contract(model, splits):
     result = run("evaluate", "--model", model, "--test", splits / "test", "--json")
     report = json.loads(result.stdout)
-    assert set(report["models"]) == {"song2vec", "popularity", "cooccurrence", "als", "bpr"}
+    assert set(report["models"]) == {"songspace", "song2vec", "popularity", "cooccurrence",
+                                     "als", "bpr", "sknn", "vsknn", "vstan", "iknn"}
+    assert next(iter(report["models"])) == "songspace"
+    assert report["models"]["songspace"]["fit_seconds"] > 0
     assert report["cases"] > 1000
     for metrics in report["models"].values():
         for key in ("hr@10", "hr@100", "ndcg@10", "mrr", "coverage@10"):
@@ -101,6 +107,10 @@ def test_evaluate_table_and_model_choice(model, splits):
     assert "song2vec" in result.stderr and "popularity" in result.stderr
     assert "als" not in result.stderr
     run("evaluate", "--model", model, "--test", splits / "test", "--models", "nope", code=2)
+    # the sequence models were not trained: asking for one names the setting that trains it
+    result = run("evaluate", "--model", model, "--test", splits / "test", "--models",
+                 "transformer", code=2)
+    assert "holds no transformer model" in result.stderr
 
 
 def test_evaluate_counts_unknown_songs_as_misses(model, tmp_path):
@@ -170,7 +180,7 @@ def test_failed_publish_keeps_the_previous_artifact(model, splits, tmp_path, mon
 
     monkeypatch.setattr(Song2Vec, "save", crash_halfway)
     result = runner.invoke(app, ["train", "--playlists", str(splits / "train"), "--out",
-                                 str(target), "--epochs", "1"])
+                                 str(target), "--epochs", "1", "--ranker-cases", "50"])
     assert result.exit_code != 0
     assert (target / "manifest.json").read_text() == before
     load_artifact(target)

@@ -31,6 +31,8 @@ test = 0.05
 seed = 1
 [song2vec]
 epochs = 2
+[next_song]
+max_cases = 200
 [batch]
 partitions = 3
 k = 20

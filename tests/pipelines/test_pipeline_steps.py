@@ -116,7 +116,8 @@ def test_publish_swaps_current_in_one_rename(tmp_path):
 
 def test_config_paths_resolve_against_the_config_file(tmp_path):
     path = tmp_path / "pipeline.toml"
-    path.write_text('[data]\nplaylists = "playlists"\n[song2vec]\nepochs = 3\n')
+    path.write_text('[data]\nplaylists = "playlists"\n[song2vec]\nepochs = 3\n'
+                    '[next_song]\nmax_cases = 200\n')
     config = load_config(path)
     assert config.data.playlists == str(tmp_path / "playlists")
     assert (config.song2vec.epochs, config.song2vec.seed, config.song2vec.workers) == (3, 0, 1)
