@@ -131,7 +131,7 @@ class ContinueRequest(BaseModel):
     songs: list[SongName] = Field(min_length=1, max_length=500, description="The playlist so far, "
                              "oldest first (ids or titles).")
     k: Integer = Field(default=10, ge=1, le=1000)
-    temperature: float = Field(default=0.0, ge=0, le=10, allow_inf_nan=False, description=(
+    temperature: float = Field(default=0.0, ge=0, le=10, strict=True, description=(
         "0 takes the k best songs; above 0 the k songs are drawn from the ranker's scores."))
     seed: OptionalInteger = Field(default=None, ge=0, le=2**31 - 1,
                                  description="Seed of the draw (same seed, same songs).")
