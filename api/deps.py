@@ -13,6 +13,7 @@ from api.lifespan import Resources
 from api.limits import TokenBuckets, given_key, key_matches, retry_after
 from api.settings import Settings
 from api.taste import Taste
+from recsys.catalog import NAME_PATTERN
 
 
 async def get_settings(request: Request) -> Settings:
@@ -40,8 +41,8 @@ TasteDep = Annotated[Taste, Depends(get_taste)]
 
 
 async def song_index(resources: ResourcesDep, song_id: Annotated[str, Path(
-        min_length=1, max_length=200, description="A song id (or a title).",
-        examples=["268"])]) -> int:
+        min_length=1, max_length=200, pattern=NAME_PATTERN, description="A song id (or a "
+        "title); a name needs a letter or a digit.", examples=["760"])]) -> int:
     """The catalogue row of the song in the path; unknown songs answer 404 with suggestions."""
     return resources.songs.resolve(song_id).index
 

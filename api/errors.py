@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from api.schemas import PATTERN_HINTS
 from recsys.catalog import InvalidNameError
 from recsys.search import UnknownSongError
 from recsys.user_index import UnknownUserError
@@ -48,10 +49,18 @@ async def _validation(_: Request, error: RequestValidationError) -> JSONResponse
     if broken:  # not JSON at all: the body cannot be parsed, whatever it holds
         return error_response(400, "bad_request", f"body: not valid JSON "
                               f"({broken[0].get('ctx', {}).get('error', 'malformed')})")
-    problems = [{"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()]
+    problems = [{"field": _field(tuple(e["loc"])), "message": _message(e)}
+                for e in error.errors()]
     first = problems[0] if problems else {"field": "body", "message": "invalid request"}
     return error_response(422, "invalid_parameter", f"{first['field']}: {first['message']}",
                           field=first["field"], errors=problems)
+
+
+def _message(error: dict) -> str:
+    """Pydantic's message, except that a missed pattern says what was expected in words."""
+    if error.get("type") == "string_pattern_mismatch":
+        return PATTERN_HINTS.get(error.get("ctx", {}).get("pattern"), error["msg"])
+    return error["msg"]
 
 
 async def _api_error(_: Request, error: ApiError) -> JSONResponse:

@@ -135,8 +135,8 @@ class ContinueRequest(BaseModel):
         "0 takes the k best songs; above 0 the k songs are drawn from the ranker's scores."))
     seed: OptionalInteger = Field(default=None, ge=0, le=2**31 - 1,
                                  description="Seed of the draw (same seed, same songs).")
-    grow: bool = Field(default=False, description="Grow a whole playlist of k new songs, "
-                       "each pick joining the playlist before the next is chosen.")
+    grow: bool = Field(default=False, strict=True, description="Grow a whole playlist of k "
+                       "new songs, each pick joining the playlist before the next is chosen.")
     max_per_artist: OptionalInteger = Field(default=None, ge=1, le=1000, description=(
         "With grow: at most this many songs of one artist, the given songs included."))
 

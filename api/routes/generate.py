@@ -9,22 +9,23 @@ from pydantic import BaseModel, Field
 from api.deps import WriteAccess
 from api.errors import ApiError
 from api.generation import GenerationStopped, GeneratorBusy, TooMuchWork
-from api.schemas import ErrorBody
+from api.schemas import ErrorBody, Integer
 
 router = APIRouter(tags=["generation"])
 
 
 class GenerateRequest(BaseModel):
-    model_config = {"json_schema_extra": {"examples": [
+    model_config = {"extra": "forbid", "json_schema_extra": {"examples": [
         {"text": "a slow piano melody in a low register", "seconds": 4.0, "seed": 0,
          "steps": 30, "guidance": 3.0}]}}
     text: str = Field(min_length=1, max_length=500, description="What the music should be.")
-    seconds: float = Field(default=4.0, gt=0, le=30)
-    seed: int = Field(default=0, ge=0, le=2**31 - 1)
-    steps: int = Field(default=30, ge=1, le=1000)
-    guidance: float = Field(default=3.0, ge=0, le=20)
-    bpm: float | None = Field(default=None, ge=30, le=300, description="Tempo in beats per "
-                              "minute; by default the model reads it from the text.")
+    seconds: float = Field(default=4.0, gt=0, le=30, strict=True)
+    seed: Integer = Field(default=0, ge=0, le=2**31 - 1)
+    steps: Integer = Field(default=30, ge=1, le=1000)
+    guidance: float = Field(default=3.0, ge=0, le=20, strict=True)
+    bpm: float | None = Field(default=None, ge=30, le=300, strict=True, description="Tempo "
+                              "in beats per minute; by default the model reads it from the "
+                              "text.")
 
 
 @router.post("/generate", response_class=Response, dependencies=[WriteAccess], responses={

@@ -23,8 +23,8 @@ router = APIRouter(prefix="/songs", tags=["songs"])
 # event loop than to hand to the thread pool. The POST routes resolve lists of songs: threads.
 UNKNOWN_SONG = {404: {"model": ErrorBody, "description": "Unknown song, with the closest "
                       "title matches in `suggestions`."}}
-NO_VECTOR = {422: {"model": ErrorBody, "description": "Invalid parameter, or the song has no "
-                   "vector (`no_vector`)."}}
+NO_VECTOR = {409: {"model": ErrorBody, "description": "A song the model learnt no vector "
+                   "for (`no_vector`)."}}
 
 
 @router.get("", response_model=SearchResponse)
@@ -52,7 +52,7 @@ def arithmetic(resources: ResourcesDep, settings: SettingsDep, body: ArithmeticR
     negative = [songs.resolve(s.song).index for s in body.negative]
     results = ask(lambda: songs.arithmetic(
         positive, negative, body.k, [s.weight for s in body.positive],
-        [s.weight for s in body.negative]), "no_vector")
+        [s.weight for s in body.negative]), "no_vector", 409)
     return {"results": results}
 
 
@@ -69,7 +69,8 @@ async def similar_songs(
                     "vectors.")] = "in_out",
 ) -> dict:
     """The songs most similar to a song (song2vec vectors searched with FAISS)."""
-    results = ask(lambda: resources.similar(song, k, exclude_artist, scoring), "no_vector")
+    results = ask(lambda: resources.similar(song, k, exclude_artist, scoring), "no_vector",
+                  409)
     return {"song": resources.songs.describe(song), "results": results}
 
 
@@ -83,7 +84,7 @@ async def song_tags(
     """How much of each tag is in a song: its top tag axes with percentiles."""
     songs = resources.songs
     return {"song": songs.describe(song),
-            "tags": ask(lambda: songs.song_tags(song, top), "no_vector")}
+            "tags": ask(lambda: songs.song_tags(song, top), "no_vector", 409)}
 
 
 @router.get("/{song_id:path}", response_model=SongDetail, responses=UNKNOWN_SONG)

@@ -24,8 +24,8 @@ UserId = Annotated[str, Path(min_length=1, max_length=200, examples=["alice"])]
 UNKNOWN_USER = {404: {"model": ErrorBody, "description": "Unknown user (`user_not_found`)."},
                 503: {"model": ErrorBody, "description": "The server has no profiles "
                       "(`profiles_unavailable`)."}}
-NO_PROFILE = {422: {"model": ErrorBody, "description": "Invalid parameter, or the user has "
-                    "no positive listening yet (`no_profile`)."}}
+NO_PROFILE = {409: {"model": ErrorBody, "description": "The user has no positive listening "
+                    "yet (`no_profile`)."}}
 
 
 def _millis(ts: dt.datetime | None) -> int:
@@ -75,7 +75,7 @@ def recommendations(
     """Songs for a user, each with the played song that explains it (`because`)."""
     results = ask(lambda: taste.recommend(user_id, k=k, exclude_played=not include_played,
                                           diversity=diversity, interests=interests),
-                  "no_profile")
+                  "no_profile", 409)
     return {"user_id": user_id, "results": results}
 
 
@@ -84,4 +84,5 @@ def recommendations(
 def similar_users(user_id: UserId, taste: TasteDep, k: KDep) -> dict:
     """Users whose taste profiles are closest to this user's."""
     return {"user_id": user_id,
-            "results": ask(lambda: taste.similar_users(user_id, k), "no_profile")}
+            "results": ask(lambda: taste.similar_users(user_id, k), "no_profile",
+                           409)}

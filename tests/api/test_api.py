@@ -123,7 +123,7 @@ def test_song_tags_and_tag_search_equal_the_cli(client, model, known_song):
     answer = client.get("/tags/search", params={"mix": mix, "k": 5}).json()
     assert answer["mix"] == {top: 0.7, "rock": 0.3}
     assert answer["results"] == cli_json("tags", "--model", model, "--mix", mix, "--k", "5")
-    body = assert_error(client.get("/tags/search", params={"mix": "rokc:1"}), 422, "unknown_tag")
+    body = assert_error(client.get("/tags/search", params={"mix": "rokc:1"}), 404, "unknown_tag")
     assert "did you mean" in body["message"]
     assert_error(client.get("/tags/search", params={"mix": "rock:lots"}), 422,
                  "invalid_parameter", "mix")
