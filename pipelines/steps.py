@@ -41,6 +41,7 @@ from pipelines.batch import (
 from pipelines.logs import _log_files
 from pipelines.profiling import build_from_logs
 from pipelines.readers import read_playlists, write_dataset
+from pipelines.readers.core import _Sink
 from pipelines.report import write_report
 from pipelines.schemas import DataError, Dataset
 from pipelines.splits import split_dataset
@@ -100,8 +101,13 @@ def ingest(ctx: StepContext) -> dict:
                "quarantined": report.quarantined, "read_report": report.as_dict()}
     if data.logs:
         ctx.on_stage("reading logs")
+        # An unreadable file found (a dangling or looping link, no permission) is an error, or
+        # with on_error = "quarantine" a quarantine record with the reason, as in profiles build.
+        sink = _Sink(data.on_error, ctx.out / "quarantine" / "unreadable_logs.jsonl"
+                     if data.on_error == "quarantine" else None)
         try:
-            files = _log_files(Path(data.logs))
+            files = _log_files(Path(data.logs), sink)
+            sink.finish()
             items = [{"file": str(f), "name": f"file-{n:05d}", "out": str(ctx.out)}
                      for n, f in enumerate(files)]
             reports = ctx.engine.map(ingest_log_file, items, songs=dataset.songs,
@@ -113,7 +119,8 @@ def ingest(ctx: StepContext) -> dict:
             key: sum(r[key] for r in reports)
             for key in ("events_read", "events_matched", "quarantined", "non_music",
                         "unmatched_events")}
-        metrics["logs"].update(files=len(files), unmatched_songs=unmatched.height)
+        metrics["logs"].update(files=len(files), unmatched_songs=unmatched.height,
+                               unreadable_files=[f"{i.file}: {i.detail}" for i in sink.issues])
         if not metrics["logs"]["events_matched"]:
             raise BadInput(f"{data.logs}: no event matched a song of the catalogue "
                            f"({metrics['logs']})")

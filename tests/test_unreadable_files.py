@@ -52,3 +52,26 @@ def test_a_dangling_link_given_directly_is_named(model, tmp_path):
     result = run("profiles", "build", "--logs", tmp_path / "events.csv", "--model", model,
                  "--out", tmp_path / "p", code=2)
     assert "dangling symbolic link" in result.stdout + result.stderr
+
+
+def test_the_pipeline_log_step_reports_an_unreadable_file_like_profiles_build(tmp_path):
+    """`pipeline run`'s log ingestion: an error naming the file with on_error = "fail", a
+    quarantine record with the reason (and `unreadable_files` in the step's metrics) with
+    "quarantine"."""
+    from pipelines.engines import LocalEngine
+    from pipelines.step import BadInput
+    from tests.pipelines.test_pipeline_steps import _ingest, _write_logs
+
+    logs = tmp_path / "logs"
+    _write_logs(logs)
+    os.symlink(tmp_path / "gone.csv", logs / "dangling.csv")
+    with pytest.raises(BadInput, match=r"dangling\.csv.*dangling symbolic link"):
+        _ingest(logs, tmp_path / "fail", LocalEngine(), on_error="fail")
+    metrics = _ingest(logs, tmp_path / "quarantine", LocalEngine())["logs"]
+    assert metrics["files"] == 2 and metrics["events_matched"] == 599
+    (unreadable,) = metrics["unreadable_files"]
+    assert unreadable.startswith(str(logs / "dangling.csv") + ": ")
+    (record,) = [json.loads(line) for line in (tmp_path / "quarantine" / "quarantine"
+                 / "unreadable_logs.jsonl").read_text().splitlines()]
+    assert record["file"] == str(logs / "dangling.csv")
+    assert record["reason"] == "unreadable file" and "dangling" in record["detail"]

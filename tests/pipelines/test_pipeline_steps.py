@@ -58,7 +58,8 @@ def _buckets(out: Path) -> dict[str, pl.DataFrame]:
 def test_log_ingestion_buckets_users_the_same_on_both_engines(logs, tmp_path):
     local = _ingest(logs, tmp_path / "local", LocalEngine())["logs"]
     assert local == {"events_read": 601, "events_matched": 599, "quarantined": 1,
-                     "non_music": 0, "unmatched_events": 1, "files": 2, "unmatched_songs": 1}
+                     "non_music": 0, "unmatched_events": 1, "files": 2, "unmatched_songs": 1,
+                     "unreadable_files": []}
     buckets = _buckets(tmp_path / "local")
     assert sum(b.height for b in buckets.values()) == 599
     users = [set(b["user_id"]) for b in buckets.values()]
