@@ -50,7 +50,8 @@ SECTIONS = {
     "HTTP API": 1,
 }
 SONG = {"song_id", "title", "artist"}
-ENGINES = {"song2vec", "popularity", "cooccurrence", "als", "bpr"}
+ENGINES = {"songspace", "song2vec", "popularity", "cooccurrence", "als", "bpr", "sknn", "vsknn",
+           "vstan", "iknn"}
 
 
 @dataclass

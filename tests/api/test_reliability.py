@@ -146,7 +146,8 @@ def test_the_watcher_survives_a_broken_run_and_keeps_watching(model, profiles, t
         time.sleep(1.0)  # the watcher tries it (and fails)
         assert client.get("/ready").json()["version"].startswith("a@")
         body = assert_error(client.post("/admin/reload", headers=WRITE), 409, "reload_failed")
-        assert "KeyError" in body["message"] and "a@" in body["message"]  # was a 500
+        # was a 500; now a 409 naming the manifest's missing table, the old run still served
+        assert "'files'" in body["message"] and "a@" in body["message"]
         assert 'songspace_reloads_total{outcome="failed"} 2.0' in client.get("/metrics").text
         point(root, "b")
         deadline = time.monotonic() + 20
