@@ -40,12 +40,35 @@ def serve(
         if folder is not None and not folder.is_dir():
             raise fail(f"{name} {folder}: no such folder")
     # The settings travel to every worker process through the environment.
-    os.environ["SONGSPACE_ARTIFACTS"] = str(artifacts.absolute())
+    exported = {"SONGSPACE_ARTIFACTS": str(artifacts.absolute())}
     for name, value in (("SONGSPACE_PROFILES", profiles), ("SONGSPACE_EVENTS_DB", events_db)):
         if value is not None:
-            os.environ[name] = str(value.absolute())
+            exported[name] = str(value.absolute())
     if insecure_open_writes:
-        os.environ["SONGSPACE_INSECURE_OPEN_WRITES"] = "1"
+        exported["SONGSPACE_INSECURE_OPEN_WRITES"] = "1"
+    previous = {name: os.environ.get(name) for name in exported}
+    os.environ.update(exported)
+    try:
+        settings = _checked_settings()
+    except BaseException:
+        # A refused start leaves the environment as it found it (the CLI may run in-process).
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        raise
+    writes = ("writes need the API key" if settings.api_key is not None else
+              "OPEN WRITES: anyone who can reach it may post events, reload and generate")
+    console.print(f"serving {artifacts} on http://{host}:{port}/ ({workers} worker(s); "
+                  f"{writes})")
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False)
+
+
+def _checked_settings():
+    """The server's settings from the environment, refused (one line, exit 2) when invalid,
+    open to writes without being told so, or pointing at artifacts that do not load."""
     from pydantic import ValidationError
 
     from api.lifespan import OPEN_WRITES_REFUSED
@@ -59,12 +82,7 @@ def serve(
     if settings.api_key is None and not settings.insecure_open_writes:
         raise fail(OPEN_WRITES_REFUSED)
     _preflight(settings)
-    writes = ("writes need the API key" if settings.api_key is not None else
-              "OPEN WRITES: anyone who can reach it may post events, reload and generate")
-    console.print(f"serving {artifacts} on http://{host}:{port}/ ({workers} worker(s); "
-                  f"{writes})")
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False)
+    return settings
 
 
 def _preflight(settings) -> None:

@@ -4,6 +4,7 @@ expected, with exit 2; no traceback reaches a user unless they ask with --debug.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -78,11 +79,16 @@ def broken_copies(model: Path, tmp: Path) -> dict[str, Path]:
 def test_serve_start_up_failures_are_one_line(model, tmp_path, monkeypatch, verify):
     monkeypatch.setenv("SONGSPACE_API_KEY", "k")
     monkeypatch.setenv("SONGSPACE_VERIFY", verify)
+    # serve hands its settings to uvicorn's workers through the environment: restore it after.
+    for name in ("SONGSPACE_ARTIFACTS", "SONGSPACE_PROFILES", "SONGSPACE_EVENTS_DB"):
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     for kind, folder in broken_copies(model, tmp_path).items():
         if kind == "no_files" and verify == "0":
             continue  # the checksums are only needed to verify: it serves
         line = one_line_error(run("serve", "--artifacts", folder, "--port", "1", code=2))
         assert str(folder) in line and "--debug" not in line, (kind, line)
+        assert "SONGSPACE_ARTIFACTS" not in os.environ  # a refused start leaves no settings
 
 
 def test_unexpected_errors_are_one_line_unless_debug(monkeypatch, tmp_path):
