@@ -52,16 +52,18 @@ def generate_playlist(
     artists: np.ndarray | None = None,
     max_per_artist: int | None = None,
     pool: int = 200,
-) -> list[int]:
+) -> tuple[list[int], list[float]]:
     """Grow a playlist of n new songs after `seeds`: each pick is drawn (at `temperature`) from
     the model's scores for the playlist so far and becomes context for the next one. No song
     repeats (seeds included), and with `artists` (artist index per item) and `max_per_artist`,
     no artist appears more than that many times in the whole playlist (seeds included).
     Draws are limited to the `pool` best songs at each step so a high temperature stays within
-    plausible songs. Returns the new songs' indices (fewer than n if the model runs out)."""
+    plausible songs. Returns the new songs' indices (fewer than n if the model runs out) and
+    the score each had when it was drawn."""
     rng = np.random.default_rng(seed)
     playlist = [int(i) for i in seeds]
     picks: list[int] = []
+    picked_scores: list[float] = []
     counts: dict[int, int] = {}
     if artists is not None:
         for i in playlist:
@@ -74,15 +76,16 @@ def generate_playlist(
                 scores[np.isin(artists, full)] = -np.inf
         scores = best_of(scores, pool)
         step_seed = int(rng.integers(2**63 - 1))
-        ids, _ = sample_top(scores, 1, temperature, step_seed)
+        ids, values = sample_top(scores, 1, temperature, step_seed)
         if not len(ids):
             break
         pick = int(ids[0])
         picks.append(pick)
+        picked_scores.append(float(values[0]))
         playlist.append(pick)
         if artists is not None:
             counts[int(artists[pick])] = counts.get(int(artists[pick]), 0) + 1
-    return picks
+    return picks, picked_scores
 
 
 def continue_playlist(

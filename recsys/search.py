@@ -18,6 +18,7 @@ from recsys.catalog import Catalog, InvalidNameError, normalise_text
 from recsys.generation import continue_playlist as sample_continuation
 from recsys.generation import generate_playlist
 from recsys.index import IndexConfig, VectorIndex
+from recsys.next_song import artist_codes
 from recsys.song2vec import Song2Vec
 from recsys.tags import TagAxes
 from recsys.text_search import TextSearch
@@ -183,12 +184,9 @@ class SongSearch:
         allowed = self.known & ~self.catalog.placeholder
         scorer = _Candidates(self.continuation or self.model, allowed, songs)
         if grow:
-            artists = np.unique(np.asarray(self.artists, dtype=object), return_inverse=True)[1]
-            picks = generate_playlist(scorer, context, k, temperature, seed, artists,
-                                      max_per_artist)
-            final = scorer.score([[*context, *picks]])[0]
-            return [self.describe(i, final[i] if np.isfinite(final[i]) else None)
-                    for i in picks]
+            picks, scores = generate_playlist(scorer, context, k, temperature, seed,
+                                              artist_codes(self.artists), max_per_artist)
+            return [self.describe(i, s) for i, s in zip(picks, scores, strict=True)]
         ids, scores = sample_continuation(scorer, context, k, temperature, seed)
         return [self.describe(int(i), s) for i, s in zip(ids, scores, strict=True)]
 

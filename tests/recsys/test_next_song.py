@@ -239,8 +239,8 @@ def test_generated_playlist_has_no_repeats_and_respects_the_artist_cap():
     model = Popularity().fit(train, 12)
     artists = np.arange(12) // 3  # four artists of three songs each
     for temperature in (0.0, 2.0):
-        picks = generate_playlist(model, [0], n=8, temperature=temperature, seed=3,
-                                  artists=artists, max_per_artist=2)
+        picks, _ = generate_playlist(model, [0], n=8, temperature=temperature, seed=3,
+                                     artists=artists, max_per_artist=2)
         playlist = [0, *picks]
         assert len(picks) == 7  # 4 artists x 2, minus the seed: then it runs out
         assert len(set(playlist)) == len(playlist)
