@@ -44,3 +44,23 @@ def model(splits, tmp_path_factory) -> Path:
     run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1",
         "--ranker-cases", "300")
     return out
+
+
+# The README's chains by how long they run (on an idle machine: the trained model's chain about
+# four minutes, make demo a minute and a half, text-to-music and the pipeline under one).
+LONGEST_FIRST = ("tests/readme/test_using_it.py", "tests/readme/test_set_up.py",
+                 "tests/readme/test_text_to_music.py", "tests/readme/test_batch_pipeline.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first, then the others marked slow: the test workers hand out files in
+    this order, so the long ones start at once rather than one of them starting last and keeping
+    a worker busy alone at the end (longest-first scheduling)."""
+
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::")[0]
+        if path in LONGEST_FIRST:
+            return LONGEST_FIRST.index(path)
+        return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+    items.sort(key=rank)

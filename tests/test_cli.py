@@ -219,13 +219,3 @@ def test_evaluate_similar_reports_tag_agreement_per_method(model):
         assert 0 < values["tag_jaccard@10"] < 1 and 0 <= values["same_artist@10"] < 1
         assert values["neighbours"] == 10 * report["songs"]
     run("evaluate", "--model", model, code=2)  # neither --test nor --similar
-
-
-@pytest.mark.slow
-def test_demo_runs_the_main_job_end_to_end(tmp_path):
-    result = run("demo", "--out", tmp_path / "demo", "--epochs", "2")
-    assert "next-song prediction" in result.stderr
-    for name in ("song2vec", "popularity", "cooccurrence", "als", "bpr"):
-        assert name in result.stderr
-    assert "songs similar to Bohemian Rhapsody by Queen" in result.stderr
-    load_artifact(tmp_path / "demo" / "model")
