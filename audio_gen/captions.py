@@ -1,0 +1,239 @@
+"""Captions people would write, from a rendered clip's real attributes.
+
+Every caption names what the clip has: genre, lead instrument (and often the others and the
+drums), tempo in words and sometimes BPM, mode or mood, loudness, the melody's register,
+density, room, sometimes what the music is for ("for studying"). Each attribute has several
+synonyms ("sax", "saxophone"; "lofi", "lo-fi") and the sentence comes from one of many
+templates, so the text encoder learns the meanings, not one phrasing.
+
+:func:`vocabulary` lists every phrase the captions use, by concept ("instrument:alto sax",
+"tempo:fast", ...): saved with a checkpoint, it is what the model knows
+(:mod:`audio_gen.understanding`).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from audio_gen.arrange import Arrangement
+from audio_gen.styles import STYLES
+
+GENRES = {
+    "string quartet": ("string quartet", "classical string quartet", "chamber music",
+                       "classical chamber"),
+    "piano ballad": ("piano ballad", "ballad", "solo piano ballad", "emotional piano ballad"),
+    "jazz": ("jazz", "jazzy", "jazz combo", "swing jazz", "small-band jazz", "jazz club"),
+    "rock": ("rock", "rock band", "guitar rock", "classic rock", "hard rock"),
+    "metal": ("metal", "heavy metal", "thrash metal", "metal band"),
+    "techno": ("techno", "club techno", "electronic dance", "EDM", "four-on-the-floor techno"),
+    "lo-fi hip hop": ("lo-fi hip hop", "lofi hip hop", "lo-fi", "lofi", "chillhop",
+                      "lo-fi beats"),
+    "country": ("country", "country and western", "americana", "country & western"),
+    "orchestral": ("orchestral", "symphonic", "cinematic orchestral", "film score",
+                   "orchestra"),
+    "ambient": ("ambient", "atmospheric", "ambient soundscape", "new age"),
+    "folk": ("folk", "acoustic folk", "folk song", "traditional folk"),
+    "church": ("church music", "hymn", "sacred music", "church hymn"),
+    "indian classical": ("indian classical", "indian", "raga", "hindustani classical"),
+}
+INSTRUMENT_WORDS = {
+    "piano": ("piano", "grand piano", "acoustic piano"),
+    "electric piano": ("electric piano", "rhodes", "e-piano", "electric keys"),
+    "vibraphone": ("vibraphone", "vibes"),
+    "rock organ": ("organ", "hammond organ", "rock organ"),
+    "church organ": ("church organ", "pipe organ", "organ"),
+    "accordion": ("accordion",),
+    "harmonica": ("harmonica", "mouth organ"),
+    "nylon guitar": ("nylon guitar", "classical guitar", "spanish guitar", "acoustic guitar"),
+    "acoustic guitar": ("acoustic guitar", "steel-string guitar", "strummed guitar", "guitar"),
+    "jazz guitar": ("jazz guitar", "hollow-body guitar", "electric guitar", "guitar"),
+    "overdriven guitar": ("overdriven guitar", "crunchy guitar", "electric guitar", "guitar"),
+    "distorted guitar": ("distorted guitar", "distorted electric guitar", "heavy guitar",
+                         "electric guitar"),
+    "upright bass": ("upright bass", "double bass", "acoustic bass", "bass"),
+    "electric bass": ("electric bass", "bass guitar", "bass"),
+    "picked bass": ("bass guitar", "picked bass", "bass"),
+    "fretless bass": ("fretless bass", "bass"),
+    "synth bass": ("synth bass", "bassline", "bass"),
+    "violin": ("violin", "violins"),
+    "viola": ("viola",),
+    "cello": ("cello", "cellos"),
+    "contrabass": ("double bass", "contrabass", "basses"),
+    "timpani": ("timpani", "kettle drums"),
+    "strings": ("strings", "string section", "string ensemble", "orchestral strings"),
+    "choir": ("choir", "voices", "choral voices", "singing choir"),
+    "trumpet": ("trumpet",),
+    "muted trumpet": ("muted trumpet", "trumpet"),
+    "french horn": ("french horn", "horn", "horns"),
+    "brass section": ("brass", "brass section"),
+    "alto sax": ("alto sax", "alto saxophone", "saxophone", "sax"),
+    "tenor sax": ("tenor sax", "tenor saxophone", "saxophone", "sax"),
+    "oboe": ("oboe",),
+    "clarinet": ("clarinet",),
+    "flute": ("flute",),
+    "recorder": ("recorder",),
+    "synth lead": ("synth lead", "lead synth", "synthesizer", "synth"),
+    "square lead": ("square lead", "chiptune lead", "synth lead", "synth"),
+    "warm pad": ("warm pad", "synth pad", "pads"),
+    "synth pad": ("synth pad", "pads", "synthesizer pads"),
+    "halo pad": ("airy pad", "synth pad", "pad"),
+    "harp": ("harp",),
+    "sitar": ("sitar",),
+    "banjo": ("banjo",),
+    "kalimba": ("kalimba", "thumb piano"),
+    "fiddle": ("fiddle", "violin"),
+    "shanai": ("shehnai", "shanai"),
+}
+DRUM_WORDS = {  # by genre: what its drums are called
+    "jazz": ("swing ride", "brushed drums", "jazz drums", "ride cymbal"),
+    "rock": ("backbeat", "rock drums", "drums", "drum kit"),
+    "metal": ("double-kick drums", "pounding drums", "blast beat drums"),
+    "techno": ("four-on-the-floor kick", "drum machine", "808 drums", "thumping kick"),
+    "lo-fi hip hop": ("swung drums", "boom bap drums", "dusty drums", "hip hop beat"),
+    "country": ("train beat", "brushed snare", "drums"),
+    "folk": ("tambourine", "shaker and tambourine", "light percussion"),
+    "indian classical": ("hand drums", "congas and bongos", "percussion"),
+}
+BASS_LINE_WORDS = {"walking": ("walking bass", "walking bass line"),
+                   "offbeat": ("offbeat bassline", "pumping bass"),
+                   "gallop": ("galloping bass",), "eighths": ("driving eighth-note bass",)}
+WORDS = {
+    "tempo:slow": ("slow", "slow-paced", "laid-back", "leisurely", "unhurried"),
+    "tempo:medium": ("mid-tempo", "moderate", "medium-tempo", "steady"),
+    "tempo:fast": ("fast", "up-tempo", "upbeat", "quick", "brisk"),
+    "mode:major": ("major-key", "in a major key"),
+    "mode:minor": ("minor-key", "in a minor key"),
+    "mood:calm": ("calm", "peaceful", "relaxing", "soothing", "chill"),
+    "mood:happy": ("happy", "cheerful", "joyful", "uplifting", "feel-good"),
+    "mood:sad": ("sad", "melancholic", "melancholy", "sorrowful", "wistful"),
+    "mood:dark": ("dark", "moody", "brooding", "tense", "ominous"),
+    "mood:aggressive": ("aggressive", "angry", "furious", "fierce"),
+    "loudness:quiet": ("quiet", "soft", "gentle", "hushed", "delicate"),
+    "loudness:loud": ("loud", "powerful", "punchy", "intense", "booming"),
+    "register:low": ("low", "deep", "low-pitched"),
+    "register:mid": ("mid-range", "middle-register"),
+    "register:high": ("high", "high-pitched", "soaring"),
+    "density:sparse": ("sparse", "minimal", "spacious", "simple"),
+    "density:busy": ("busy", "dense", "intricate", "flowing", "lively"),
+    "room:dry": ("dry", "close-miked"),
+    "room:hall": ("reverberant", "echoing", "with lots of reverb", "in a big hall"),
+    "purpose:calm": ("for studying", "to relax to", "for sleep", "for a quiet evening"),
+    "purpose:happy": ("for a road trip", "for a sunny morning", "for a party"),
+    "purpose:sad": ("for a rainy day", "for a sad movie scene"),
+    "purpose:dark": ("for a thriller scene", "for a night drive"),
+    "purpose:aggressive": ("for a workout", "for a boss fight"),
+    "form:piece": ("piece", "track", "tune", "song", "instrumental", "music"),
+    "form:lead": ("solo", "melody", "lead", "line", "riff"),
+}
+KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+TEMPLATES = (
+    "{mood}{genre} {piece} with {instruments}{bpm}",
+    "{tempo}{genre} with a {lead} {leadform}{extras}",
+    "{instruments} playing a {mood}{genre} {piece}{bpm}",
+    "{genre} {piece}: {lead} over {others}, {tempo_word}, {mode}",
+    "a {loud}{tempo}{genre} {piece} featuring {lead}{bpm}",
+    "{mood}{instruments}, {genre} style{bpm}",
+    "{genre}: {lead}, {others}; {tempo_word} and {mood_word}",
+    "{mood}{genre} {piece} with {lead} {purpose}",
+    "{register}{lead} {leadform} in a {genre} style{extras}",
+    "{tempo}{mood}{genre} with {instruments}, {mode}",
+    "{loud}{genre} {piece}, {lead} {leadform}, {tempo_word}{bpm}",
+    "instrumental {genre}: {instruments}{extras}",
+)
+
+
+def _pick(rng: np.random.Generator, options) -> str:
+    return options[rng.integers(len(options))]
+
+
+def _listing(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _room(spec: Arrangement) -> str | None:
+    return "room:dry" if spec.room < 0.6 else ("room:hall" if spec.room > 1.8 else None)
+
+
+def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> str:
+    """Describe a rendered clip in words, with varied wording and sentence form.
+
+    Parameters
+    ----------
+    spec : Arrangement
+        The clip's attributes.
+    rng : numpy Generator
+        Picks the template and the words.
+    drop : float
+        Probability of leaving out each optional attribute (mood, mode, loudness, register,
+        density, room, BPM); the genre and the lead instrument are always named.
+
+    Returns
+    -------
+    str
+    """
+    def word(concept: str | None, share: float = 1.0) -> str:
+        if concept is None or rng.random() >= share * (1 - drop):
+            return ""
+        return _pick(rng, WORDS[concept])
+
+    lead = _pick(rng, INSTRUMENT_WORDS[spec.lead])
+    style = STYLES[spec.style]
+    others = [_pick(rng, INSTRUMENT_WORDS[i]) for i in spec.instruments[1:]
+              if rng.random() < 0.6]
+    if style.bass_line in BASS_LINE_WORDS and rng.random() < 0.5:
+        others.append(_pick(rng, BASS_LINE_WORDS[style.bass_line]))
+    if spec.kit is not None and spec.style in DRUM_WORDS and rng.random() < 0.8:
+        others.append(_pick(rng, DRUM_WORDS[spec.style]))
+    others = list(dict.fromkeys(o for o in others if o != lead))
+    tempo_word = word(f"tempo:{spec.tempo}")
+    mood_word = word(f"mood:{spec.mood}", 0.8)
+    bpm = f" at {round(spec.bpm)} BPM" if rng.random() < 0.3 else ""
+    mode = word(f"mode:{spec.mode}", 0.7)
+    if mode and rng.random() < 0.3:
+        mode = f"in {KEYS[spec.key]} {spec.mode}"
+    extras = [w for w in (word(f"density:{spec.density}", 0.4), word(_room(spec), 0.5), mode)
+              if w]
+    slots = {
+        "genre": _pick(rng, GENRES[spec.style]), "lead": lead,
+        "leadform": _pick(rng, WORDS["form:lead"]), "piece": _pick(rng, WORDS["form:piece"]),
+        "instruments": _listing([lead, *others]),
+        "others": _listing(others) or "a simple accompaniment",
+        "tempo_word": tempo_word, "tempo": f"{tempo_word} " if tempo_word else "",
+        "mood_word": mood_word, "mood": f"{mood_word} " if mood_word else "",
+        "mode": mode, "bpm": bpm,
+        "loud": (f"{word('loudness:' + spec.loudness, 0.8)} " if spec.loudness != "normal"
+                 else ""),
+        "register": f"{w} " if (w := word(f"register:{spec.register}", 0.6)) else "",
+        "purpose": word(f"purpose:{spec.mood}", 0.8),
+        "extras": "".join(f", {w}" for w in extras),
+    }
+    return _tidy(_pick(rng, TEMPLATES).format(**slots))
+
+
+def _tidy(text: str) -> str:
+    """Remove what empty slots leave behind (doubled spaces, dangling commas and 'and')."""
+    text = re.sub(r"\s+", " ", text)
+    text = re.sub(r"(,\s*)+(?=[,;:]|$)", "", text)
+    text = re.sub(r"\s+([,;:])", r"\1", text)
+    text = re.sub(r"[;:,]\s*and\s*$|\s+and\s*$", "", text)
+    text = re.sub(r"\b[aA] ([aeiouAEIOU])", r"an \1", text)
+    return text.strip(" ,;:")
+
+
+def vocabulary() -> dict[str, list[str]]:
+    """Every phrase the captions use, by concept ("genre:jazz", "instrument:alto sax", ...)."""
+    concepts: dict[str, list[str]] = {}
+    for style, words in GENRES.items():
+        concepts[f"genre:{style}"] = list(words)
+    used = {i for s in STYLES.values() for i in (*s.melody, *s.chords, *s.bass, *s.pad)}
+    for instrument in sorted(used):
+        concepts[f"instrument:{instrument}"] = list(INSTRUMENT_WORDS[instrument])
+    concepts["instrument:drums"] = sorted({w for ws in DRUM_WORDS.values() for w in ws})
+    concepts["instrument:bass"] = sorted({w for ws in BASS_LINE_WORDS.values() for w in ws})
+    for concept, words in WORDS.items():
+        concepts[concept] = list(words)
+    return concepts

@@ -1,0 +1,140 @@
+"""The soundfont data source: arrangements, FluidSynth renders and their captions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio_gen.arrange import HELD_OUT, LOUDNESS, arrange, sample_arrangement
+from audio_gen.captions import GENRES, INSTRUMENT_WORDS, caption, vocabulary
+from audio_gen.loudness import integrated_loudness, true_peak
+from audio_gen.soundfont import DRUM_CHANNEL, Event, SoundfontUnavailable
+from audio_gen.styles import INSTRUMENTS, STYLES
+
+RATE = 22_050
+
+try:
+    from audio_gen.render import Renderer
+
+    RENDERER = Renderer(RATE)
+except SoundfontUnavailable as error:  # .ci/run installs them; elsewhere say what is missing
+    RENDERER, MISSING = None, str(error)
+else:
+    MISSING = ""
+needs_soundfont = pytest.mark.skipif(RENDERER is None, reason=MISSING)
+
+
+def note(program: int, key: int, channel: int = 0) -> list[Event]:
+    bank_program = [Event(0.0, "program", channel, program)]
+    return [*bank_program, Event(0.05, "on", channel, key, 100), Event(0.8, "off", channel, key)]
+
+
+def spectrum_peak_hz(audio: np.ndarray, rate: int) -> float:
+    magnitudes = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / rate)[magnitudes.argmax()])
+
+
+@needs_soundfont
+@pytest.mark.parametrize("instrument", ["piano", "violin", "alto sax", "distorted guitar",
+                                        "sitar", "church organ", "flute", "upright bass"])
+def test_a_program_renders_its_note(instrument):
+    audio = RENDERER.synth.render(note(INSTRUMENTS[instrument].program, 57), 1.0)
+    assert audio.shape == (RATE,) and audio.dtype == np.float32
+    level = 20 * np.log10(np.sqrt(np.mean(audio[int(0.1 * RATE):int(0.6 * RATE)] ** 2)))
+    assert level > -45, f"{instrument} is near silent ({level:.1f} dBFS)"
+    assert np.abs(audio[: int(0.04 * RATE)]).max() < 1e-4  # nothing before the note starts
+    # The fundamental (or a harmonic of it) of A3 = 220 Hz leads the spectrum.
+    peak = spectrum_peak_hz(audio[int(0.1 * RATE):int(0.6 * RATE)], RATE)
+    assert min(abs(peak / 220.0 - k) for k in range(1, 9)) < 0.06, peak
+
+
+@needs_soundfont
+def test_the_drum_kit_renders_kick_low_and_hats_high():
+    kick = RENDERER.synth.render(note(0, 36, DRUM_CHANNEL), 0.6)
+    hat = RENDERER.synth.render(note(0, 42, DRUM_CHANNEL), 0.6)
+    for hit in (kick, hat):
+        assert np.sqrt(np.mean(hit**2)) > 1e-3
+
+    def centroid(audio):
+        magnitudes = np.abs(np.fft.rfft(audio))
+        return float((np.fft.rfftfreq(len(audio), 1 / RATE) * magnitudes).sum()
+                     / magnitudes.sum())
+
+    assert 3 * centroid(kick) < centroid(hat), (centroid(kick), centroid(hat))
+
+
+@needs_soundfont
+def test_a_clip_is_seeded_and_renders_at_the_rate_asked():
+    from audio_gen.render import make_clip
+
+    first = make_clip(np.random.default_rng(3), RENDERER, 2.0)
+    again = make_clip(np.random.default_rng(3), RENDERER, 2.0)
+    other = make_clip(np.random.default_rng(4), RENDERER, 2.0)
+    assert np.array_equal(first.audio, again.audio) and first.caption == again.caption
+    assert first.spec == again.spec and not np.array_equal(first.audio, other.audio)
+    assert first.audio.shape == (2 * RATE,)
+    wide = Renderer(32_000)
+    assert make_clip(np.random.default_rng(3), wide, 1.5).audio.shape == (48_000,)
+
+
+@needs_soundfont
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_every_style_renders_music_at_its_loudness(style):
+    from audio_gen.render import make_clip
+
+    rng = np.random.default_rng(11)
+    for loudness in ("quiet", "loud"):
+        clip = make_clip(rng, RENDERER, 2.0, held_out="any",
+                         fixed={"style": style, "loudness": loudness})
+        lufs = integrated_loudness(clip.audio, RATE)
+        assert abs(lufs - LOUDNESS[loudness]) < 2.5, (style, loudness, lufs)
+        assert true_peak(clip.audio) < 10 ** (-0.9 / 20)  # under -1 dBTP, never full scale
+
+
+def test_arrangements_keep_the_held_out_pairs_for_evaluation():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        assert not sample_arrangement(rng).pairs() & HELD_OUT
+    for _ in range(30):
+        assert sample_arrangement(rng, held_out="only").pairs() & HELD_OUT
+    fixed = sample_arrangement(rng, fixed={"style": "jazz", "tempo": "fast", "mode": "minor"})
+    assert (fixed.style, fixed.tempo, fixed.mode, fixed.kit is not None) == (
+        "jazz", "fast", "minor", True)
+    assert fixed.parts[-1] == ("bass", "upright bass")
+    with pytest.raises(ValueError, match="unknown style"):
+        sample_arrangement(rng, fixed={"style": "polka"})
+
+
+def test_jazz_swings_and_walks():
+    rng = np.random.default_rng(5)
+    spec = sample_arrangement(rng, fixed={"style": "jazz", "tempo": "medium", "bpm": 120.0,
+                                          "first_beat": 0.0, "density": "busy"})
+    events = arrange(spec, 4.0, rng)
+    ride = sorted(e.time for e in events if e.kind == "on" and e.channel == DRUM_CHANNEL
+                  and e.a == 51)
+    beat = 0.5  # seconds at 120 BPM
+    offbeats = [t % beat for t in ride if 0.2 < (t % beat) / beat < 0.9]
+    assert offbeats and np.median(offbeats) / beat > 0.6  # swung: later than the straight half
+    bass = [e.a for e in events if e.kind == "on" and e.channel == 2]
+    assert len(bass) >= 7 and len(set(bass)) >= 4  # a walking line, not one held root
+
+
+def test_captions_name_the_genre_and_the_instrument():
+    rng = np.random.default_rng(2)
+    seen = set()
+    for _ in range(200):
+        spec = sample_arrangement(rng)
+        text = caption(spec, rng, drop=0.0)
+        seen.add(text)
+        assert any(g.lower() in text.lower() for g in GENRES[spec.style]), text
+        assert any(w in text for w in INSTRUMENT_WORDS[spec.lead]), text
+        assert "  " not in text and not text.endswith((",", " and")), text
+    assert len(seen) == 200  # varied wording
+
+
+def test_the_vocabulary_has_the_synonyms_people_use():
+    words = vocabulary()
+    assert {"sax", "saxophone"} <= set(words["instrument:alto sax"])
+    assert {"lofi", "lo-fi"} <= set(words["genre:lo-fi hip hop"])
+    assert "loudness:quiet" in words and "tempo:fast" in words
+    assert not any("bagpipe" in w for ws in words.values() for w in ws)
