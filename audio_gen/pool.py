@@ -166,22 +166,58 @@ def synth_pool(
     deadline, resume : float, dict, optional
         Stop with :class:`PoolPaused` at ``deadline``; carry on from its ``state``.
     """
+    def make(rng: np.random.Generator, seconds: float):
+        return make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
+
+    return _generated_pool("synth", make, caption, size, frames, codec, encoder, seed,
+                           captions_per_clip, on_progress, deadline, resume)
+
+
+def soundfont_pool(
+    size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
+    captions_per_clip: int = 2, on_progress: Progress | None = None, *,
+    deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
+) -> Pool:
+    """A pool of arrangements rendered through the General MIDI soundfont
+    (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
+    as for :func:`synth_pool`; ``soundfont`` names a SoundFont 2 file (default: the installed
+    General MIDI one)."""
+    from audio_gen import captions, render
+
+    renderer = render.Renderer(codec.cfg.sample_rate, soundfont)
+
+    def make(rng: np.random.Generator, seconds: float):
+        return render.make_clip(rng, renderer, seconds, held_out="exclude")
+
+    return _generated_pool("soundfont", make, captions.caption, size, frames, codec, encoder,
+                           seed, captions_per_clip, on_progress, deadline, resume)
+
+
+def _generated_pool(
+    kind: str, make: Callable, recaption: Callable, size: int, frames: int, codec: MelCodec,
+    encoder: TextEncoder, seed: int, captions_per_clip: int, on_progress: Progress | None,
+    deadline: float | None, resume: dict | None,
+) -> Pool:
+    """A pool of ``size`` clips from ``make(rng, seconds)`` (with ``.audio``, ``.caption`` and
+    ``.spec`` holding ``bpm`` and ``first_beat``), each with ``captions_per_clip`` wordings
+    (``recaption(spec, rng)`` writes the others)."""
     rng = np.random.default_rng(seed)
     seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
-    images, captions, beats, parts = _resumed(resume, "synth")
+    images, captions, beats, parts = _resumed(resume, kind)
     if images:
         rng.bit_generator.state = resume["rng"]  # type: ignore[index]
-    state = _partial("synth", images, captions, beats, parts, rng=lambda: rng.bit_generator.state)
+    state = _partial(kind, images, captions, beats, parts, rng=lambda: rng.bit_generator.state)
+    stage = "synthesising clips" if kind == "synth" else "rendering clips"
     for i in range(len(images), size):
-        _check(deadline, state, "synthesising clips", i, size)
-        clip = make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
-        texts = [clip.caption] + [caption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
+        _check(deadline, state, stage, i, size)
+        clip = make(rng, seconds)
+        texts = [clip.caption] + [recaption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
         with torch.no_grad():
             images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames].half())
         captions.append(texts)
         beats.append((clip.spec.bpm, clip.spec.first_beat))
         if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
-            on_progress("synthesising clips", i + 1, size)
+            on_progress(stage, i + 1, size)
     return _assemble(images, captions, beats, encoder, on_progress, deadline, parts, state)
 
 

@@ -218,6 +218,26 @@ def caption(spec: ClipSpec, rng: np.random.Generator, *, drop: float = 0.1) -> s
     return f"{adjectives[0]} {noun}" + (f", {tail}" if tail else "") + bpm
 
 
+def vocabulary() -> dict[str, list[str]]:
+    """Every word and phrase the synthesiser's captions use, by concept ("instrument:piano",
+    "tempo:fast", ...): what a model trained on it knows (see :mod:`audio_gen.understanding`)."""
+    concepts: dict[str, list[str]] = {}
+    kinds = {"slow": "tempo", "medium": "tempo", "fast": "tempo", "dark": "brightness",
+             "bright": "brightness", "quiet": "loudness", "loud": "loudness", "major": "mode",
+             "minor": "mode", "sparse": "density", "busy": "density"}
+    for value, words in _WORDS.items():
+        concepts[f"{kinds[value]}:{value}"] = list(words)
+    for value, phrases in _REGISTER_PHRASES.items():
+        concepts[f"register:{value}"] = list(phrases)
+    forms: set[str] = set()
+    for instrument, (names, pieces) in _NOUNS.items():
+        concepts[f"instrument:{instrument}"] = list(names)
+        forms.update(pieces)
+    concepts["form:piece"] = sorted(forms)
+    concepts["tempo:bpm"] = ["BPM"]
+    return concepts
+
+
 # ----------------------------------------------------------------------------- rendering
 
 def _midi_hz(note: float) -> float:

@@ -15,6 +15,7 @@ import copy
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,7 +27,7 @@ import torch
 
 from audio_gen.checkpoint import load_state, save_model, save_state
 from audio_gen.codec import CodecConfig, MelCodec
-from audio_gen.pool import Pool, PoolPaused, folder_pool, synth_pool
+from audio_gen.pool import Pool, PoolPaused, folder_pool, soundfont_pool, synth_pool
 from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
@@ -37,7 +38,8 @@ logger = logging.getLogger(__name__)
 
 
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
-SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0}
+SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth"}
+DATA_SOURCES = ("synth", "soundfont")
 
 
 @dataclass
@@ -68,7 +70,11 @@ class TrainConfig:
         Share of captions replaced by the empty prompt (teaches the unconditional model that
         classifier-free guidance needs).
     pool_size, captions_per_clip : int
-        Synthesised clips in the pool and wordings per clip.
+        Clips in the pool and wordings per clip.
+    data_source : {"synth", "soundfont"}
+        Where the pool's clips come from (unless a data folder is given): the procedural
+        synthesiser (:mod:`audio_gen.synth`) or arrangements rendered through the General MIDI
+        soundfont (:mod:`audio_gen.render`, at ``codec.sample_rate``).
     seconds : float
         Clip length (rounded up to whole U-Net frames).
     seed : int
@@ -100,6 +106,7 @@ class TrainConfig:
     uncond_prob: float = 0.1
     pool_size: int = 6000
     captions_per_clip: int = 2
+    data_source: str = "synth"
     seconds: float = 4.0
     seed: int = 0
     bf16: bool = True
@@ -128,6 +135,9 @@ class TrainConfig:
             raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
+        if cfg.data_source not in DATA_SOURCES:
+            raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
+                             f"{cfg.data_source!r}")
         return cfg
 
     def band_weights(self) -> torch.Tensor:
@@ -212,9 +222,9 @@ def _load_pool(
             pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
                                deadline=deadline, resume=resume)
         else:
-            pool = synth_pool(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
-                              cfg.captions_per_clip, on_progress, deadline=deadline,
-                              resume=resume)
+            make = soundfont_pool if cfg.data_source == "soundfont" else synth_pool
+            pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
+                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)
     except PoolPaused as paused:
         save_state(partial, paused.state)
         raise
@@ -310,10 +320,12 @@ def train(
                    cfg.text_max_length, meta={
                        "step": step, "steps": cfg.steps, "loss": last_loss,
                        "train_seconds": round(elapsed + time.perf_counter() - chunk_start, 1),
-                       "data": str(data_folder) if data_folder else "synth",
-                       "pool_size": len(pool), "seed": cfg.seed,
+                       "data": str(data_folder) if data_folder else cfg.data_source,
+                       "pool_size": len(pool), "seed": cfg.seed, "vocabulary": vocabulary,
                    })
 
+    vocabulary = training_vocabulary(cfg.data_source if data_folder is None else None,
+                                     pool.captions)
     band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
     first_step = step
@@ -358,6 +370,22 @@ def train(
         log.close()
     total = elapsed + time.perf_counter() - chunk_start
     return TrainResult(step, step >= cfg.steps, last_loss, total, run_dir / "model")
+
+
+def training_vocabulary(source: str | None, captions: list[str]) -> dict[str, list[str]]:
+    """What a model trained on this data knows, saved with it: the caption vocabulary of the
+    synthesiser or the soundfont source by concept, or for a folder of captioned audio each
+    word of its captions as its own concept."""
+    if source == "soundfont":
+        from audio_gen.captions import vocabulary
+
+        return vocabulary()
+    if source == "synth":
+        from audio_gen.synth import vocabulary
+
+        return vocabulary()
+    words = sorted({w for c in captions for w in re.findall(r"[a-z][a-z'-]*", c.lower())})
+    return {f"word:{w}": [w] for w in words}
 
 
 def _train_step(

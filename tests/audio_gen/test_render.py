@@ -138,3 +138,23 @@ def test_the_vocabulary_has_the_synonyms_people_use():
     assert {"lofi", "lo-fi"} <= set(words["genre:lo-fi hip hop"])
     assert "loudness:quiet" in words and "tempo:fast" in words
     assert not any("bagpipe" in w for ws in words.values() for w in ws)
+
+
+@needs_soundfont
+def test_training_on_the_soundfont_source_stores_its_vocabulary(tmp_path):
+    from audio_gen.checkpoint import load_model
+    from audio_gen.text_encoder import HashingTextEncoder
+    from audio_gen.train import TrainConfig, train
+
+    from .conftest import TEXT_DIM, tiny_codec_config, tiny_unet_config
+
+    cfg = TrainConfig(steps=2, batch_size=2, pool_size=3, seconds=0.5, checkpoint_every=2,
+                      warmup_steps=1, text_encoder=f"hashing-{TEXT_DIM}", text_max_length=16,
+                      unet=tiny_unet_config(), codec=tiny_codec_config(), bf16=False,
+                      data_source="soundfont")
+    result = train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+    assert result.finished
+    meta = load_model(result.model).meta
+    assert meta["data"] == "soundfont" and meta["vocabulary"] == vocabulary()
+    with pytest.raises(ValueError, match="data_source must be one of synth, soundfont"):
+        TrainConfig.from_dict({"data_source": "midi"})
