@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from threadpoolctl import threadpool_limits
 
 from api.event_log import EventLog
 from api.generation import load_generator
@@ -230,6 +231,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.api_key is None and not settings.insecure_open_writes:
             raise RuntimeError(OPEN_WRITES_REFUSED)
         app.state.holder = ResourceHolder(settings, log)
+        if settings.blas_threads:
+            # Process-wide and lasting, for the BLAS libraries loaded by now (numpy's, scipy's):
+            # every request thread and reload runs under it; torch, loaded next for the
+            # generator, keeps its own setting.
+            threadpool_limits(settings.blas_threads, user_api="blas")
         app.state.metrics.artifact_loaded(app.state.holder.current)
         app.state.metrics.events_waiting.set_function(
             lambda: app.state.holder.current.events_waiting)

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         seconds the slot cannot finish in it (from the measured speed) is refused with 422
         naming the most steps that fit, and a clip still running at twice the budget is
         stopped. A client that goes away stops its clip too.
+    blas_threads : BLAS threads per worker process. Requests already run side by side (the
+        workers, each worker's thread pool), so more threads inside one request's matrix
+        products only make them fight over the cores, and OpenBLAS's idle threads spin: on 2
+        cores, 2 threads made continuations 3x slower under load. 0 leaves the library's own.
     watch_seconds : how often to check where the ``current`` pointer leads, reloading when it
         moves (every worker does, so a publish reaches all of them); 0 turns the watch off and
         leaves reloads to ``POST /admin/reload``.
@@ -79,6 +83,7 @@ class Settings(BaseSettings):
     generation_wait_seconds: float = Field(default=30.0, ge=0)
     generation_budget_seconds: float = Field(default=60.0, gt=0)
     watch_seconds: float = Field(default=2.0, ge=0)
+    blas_threads: int = Field(default=1, ge=0)
 
     @field_validator("api_key", "generator", mode="before")
     @classmethod

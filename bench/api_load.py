@@ -1,9 +1,13 @@
-"""Load on `songspace serve`: similar-song requests over keep-alive connections on 127.0.0.1,
-bounded in count and time, with a hot reload (the `current` pointer flipped to another
-published run, then POST /admin/reload) in the middle of the run.
+"""Load on `songspace serve`: similar-song requests (or, with `--continue`, playlist
+continuations by the two-stage ranker) over keep-alive connections on 127.0.0.1, bounded in
+count and time, with a hot reload (the `current` pointer flipped to another published run, then
+POST /admin/reload) in the middle of the run.
 
     python bench/api_load.py --artifacts models/yes_big [--requests 30000] [--seconds 40]
-        [--connections 32] [--workers 1] [--songs N] [--json]
+        [--connections 32] [--workers 1] [--songs N] [--continue] [--json]
+
+A continuation request sends the first 1 to 5 songs of a training playlist drawn at random
+(seeded), as a listener's playlist so far.
 
 The client is a minimal HTTP/1.1 client on asyncio streams (one request in flight per
 connection), so that it costs the shared cores as little as possible; it runs in this process
@@ -23,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,7 @@ import polars as pl
 
 REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
+KEY_HEADER = f"X-API-Key: {KEY}\r\n"
 
 
 def free_port() -> int:
@@ -56,9 +62,33 @@ def song_ids(model: Path, n: int, pool: int | None, seed: int) -> list[str]:
     return [ids[i] for i in rng.choices(trained, k=n)]
 
 
-async def request(reader, writer, method: str, path: str, headers: str = "") -> tuple[int, bytes]:
+def continuation_bodies(model: Path, n: int, k: int, seed: int) -> list[bytes]:
+    """n JSON bodies for POST /playlists/continue: the first 1-5 songs with a vector of random
+    playlists (a song without one cannot be continued from)."""
+    songs = pl.read_parquet(model / "songs.parquet")["song_id"]
+    with_vector = set(songs.filter(np.load(model / "trained.npy")).to_list())
+    sequences = (pl.read_parquet(model / "playlists.parquet").sort("playlist_id", "position")
+                 .filter(pl.col("song_id").is_in(with_vector))
+                 .group_by("playlist_id", maintain_order=True).agg("song_id")["song_id"]
+                 .to_list())
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(n):
+        songs = rng.choice(sequences)
+        songs = songs[:rng.randint(1, min(5, len(songs)))]
+        bodies.append(json.dumps({"songs": songs, "k": k}).encode())
+    return bodies
+
+
+Job = tuple[str, str, bytes]  # method, path, body
+
+
+async def request(reader, writer, method: str, path: str, headers: str = "",
+                  body: bytes = b"") -> tuple[int, bytes]:
+    if body:
+        headers += "Content-Type: application/json\r\n"
     writer.write(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}"
-                 "Content-Length: 0\r\n\r\n".encode())
+                 f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head[9:12])
     length = 0
@@ -68,10 +98,10 @@ async def request(reader, writer, method: str, path: str, headers: str = "") -> 
     return status, await reader.readexactly(length)
 
 
-async def load(port: int, paths: list[str], connections: int, seconds: float,
+async def load(port: int, jobs: list[Job], connections: int, seconds: float,
                reload_after: int, flip) -> dict:
-    latencies = np.zeros(len(paths))
-    statuses = np.zeros(len(paths), np.int16)
+    latencies = np.zeros(len(jobs))
+    statuses = np.zeros(len(jobs), np.int16)
     next_job, done = 0, 0
     deadline = time.perf_counter() + seconds
     reload_info: dict = {}
@@ -81,12 +111,13 @@ async def load(port: int, paths: list[str], connections: int, seconds: float,
         nonlocal next_job, done
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            while next_job < len(paths) and time.perf_counter() < deadline:
+            while next_job < len(jobs) and time.perf_counter() < deadline:
                 job = next_job
                 next_job += 1
                 started = time.perf_counter()
                 try:
-                    status, _ = await request(reader, writer, "GET", paths[job])
+                    method, path, body = jobs[job]
+                    status, _ = await request(reader, writer, method, path, KEY_HEADER, body)
                 except (OSError, asyncio.IncompleteReadError):
                     status = 0
                     writer.close()
@@ -104,8 +135,7 @@ async def load(port: int, paths: list[str], connections: int, seconds: float,
         flip()
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         started = time.perf_counter()
-        status, body = await request(reader, writer, "POST", "/admin/reload",
-                                     f"X-API-Key: {KEY}\r\n")
+        status, body = await request(reader, writer, "POST", "/admin/reload", KEY_HEADER)
         reload_info.update(status=status, seconds=time.perf_counter() - started,
                            answer=json.loads(body), at_request=next_job)
         writer.close()
@@ -118,12 +148,14 @@ async def load(port: int, paths: list[str], connections: int, seconds: float,
         reload_task.cancel()
     sent = next_job
     ms = np.sort(latencies[:sent]) * 1000
-    errors = int(np.count_nonzero(statuses[:sent] != 200))
+    failed = statuses[:sent][statuses[:sent] != 200]
+    errors = {str(code): count for code, count in Counter(failed.tolist()).items()}
     return {"requests": sent, "seconds": round(wall, 2), "requests_per_s": round(sent / wall),
             "p50_ms": round(float(np.percentile(ms, 50)), 2),
             "p90_ms": round(float(np.percentile(ms, 90)), 2),
             "p99_ms": round(float(np.percentile(ms, 99)), 2),
-            "max_ms": round(float(ms[-1]), 2), "errors": errors,
+            "max_ms": round(float(ms[-1]), 2), "errors": sum(errors.values()),
+            "errors_by_status": errors,
             "reload": reload_info or "not reached"}
 
 
@@ -139,6 +171,11 @@ def main() -> None:
     parser.add_argument("--songs", type=int, default=None,
                         help="Draw from this many songs only (default: every song with a "
                              "vector); a small pool shows the server's answer cache at work.")
+    parser.add_argument("--continue", dest="continuation", action="store_true",
+                        help="POST /playlists/continue (the two-stage ranker) instead of GET "
+                             "similar songs.")
+    parser.add_argument("--no-reload", action="store_true",
+                        help="Leave out the hot reload halfway (steady-state latency only).")
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
@@ -160,22 +197,29 @@ def main() -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_ready(port, server)
-            ids = song_ids(root / "current", args.warmup + args.requests, args.songs, args.seed)
-            paths = [f"/songs/{i}/similar?k={args.k}" for i in ids]
+            n = args.warmup + args.requests
+            if args.continuation:
+                jobs = [("POST", "/playlists/continue", body)
+                        for body in continuation_bodies(root / "current", n, args.k, args.seed)]
+            else:
+                jobs = [("GET", f"/songs/{i}/similar?k={args.k}", b"")
+                        for i in song_ids(root / "current", n, args.songs, args.seed)]
 
             def flip() -> None:
                 (root / "current").unlink()
                 (root / "current").symlink_to("runs/b")
 
-            uvloop.run(load(port, paths[:args.warmup], 4, 30, -1, lambda: None))
-            result = uvloop.run(load(port, paths[args.warmup:], args.connections, args.seconds,
-                                     args.requests // 2, flip))
+            uvloop.run(load(port, jobs[:args.warmup], 4, 30, -1, lambda: None))
+            result = uvloop.run(load(port, jobs[args.warmup:], args.connections, args.seconds,
+                                     -1 if args.no_reload else args.requests // 2, flip))
             time.sleep(2.0)  # longer than the watch period
             result["versions_after"] = sorted(served_versions(port, 8 * args.workers))
         finally:
             server.terminate()
             server.wait(timeout=30)
-    result.update(workers=args.workers, connections=args.connections, k=args.k,
+    result.update(endpoint="POST /playlists/continue" if args.continuation else
+                  "GET /songs/{id}/similar", workers=args.workers,
+                  connections=args.connections, k=args.k,
                   songs_drawn_from=args.songs or "all",
                   songs_with_vector=len(np.flatnonzero(np.load(args.artifacts /
                                                                "trained.npy"))))

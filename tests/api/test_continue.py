@@ -4,6 +4,7 @@ playlists without repeats or too many songs of one artist."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter
 
@@ -63,3 +64,29 @@ def test_continue_over_http_is_the_cli_answer(client, model):
 def test_continue_rejects_bad_settings(client, bad):
     response = client.post("/playlists/continue", json={"songs": list(SEEDS), **bad})
     assert response.status_code == 422
+
+
+def test_the_server_runs_one_blas_thread_per_worker(model, profiles, tmp_path):
+    """Requests already run side by side; BLAS threads inside each would fight over the cores
+    (on 2 cores they made continuations 3x slower under load). The lifespan runs here in the
+    test's thread, as uvicorn runs it in a worker's main thread."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from api.lifespan import lifespan
+    from api.main import create_app
+    from tests.api.conftest import make_settings
+
+    def blas_threads() -> set[int]:
+        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+    async def started(settings) -> set[int]:
+        app = create_app(settings)
+        async with lifespan(app):
+            return blas_threads()
+
+    with threadpool_limits(2, user_api="blas"):
+        assert blas_threads() == {2}
+        assert asyncio.run(started(make_settings(model, profiles, tmp_path / "a"))) == {1}
+    with threadpool_limits(2, user_api="blas"):
+        assert asyncio.run(started(make_settings(model, profiles, tmp_path / "b",
+                                                 blas_threads=0))) == {2}
