@@ -1,4 +1,4 @@
-"""Commands for taste profiles: profiles build / update, recommend, similar-users."""
+"""Commands for taste profiles: profiles build / update / exclude, recommend, similar-users."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from cli.common import JsonOption, OnErrorOption, app, fail, load_model, song_ta
 from foundation.progress import console
 from pipelines.profiling import build_from_logs, config_from_file, update_from_logs
 from pipelines.schemas import DataError, OnError
-from recsys.artifact import ArtifactError
+from recsys.artifact import Artifact, ArtifactError
+from recsys.exclusions import AppliedExclusions, ExclusionError
 from recsys.profile_artifact import ProfileArtifact, load_model_for, load_profiles
 from recsys.profiles import song_space
+from recsys.search import SongSearch
 from recsys.user_index import TasteRecommender, UnknownUserError
 
 profiles_app = typer.Typer(help="Taste profiles from listening logs.", no_args_is_help=True)
@@ -121,15 +123,23 @@ def update(
         print(json.dumps(report))
 
 
-def _recommender(profiles: Path) -> TasteRecommender:
+def _serving(profiles: Path) -> tuple[TasteRecommender, AppliedExclusions, Artifact]:
+    """The profiles with their exclusions applied, as recommend and the API serve them."""
     store = _open(profiles)
     try:
         model = load_model_for(store)
+        unit = song_space(model.model.input_vectors, model.model.trained, store.state.config)
+        applied = AppliedExclusions(store.path, store.state, model.catalog, unit,
+                                    store.user_index)
     except ArtifactError as error:
         raise fail(str(error)) from None
-    unit = song_space(model.model.input_vectors, model.model.trained, store.state.config)
-    return TasteRecommender(store.state, model.catalog, unit, model.model.output_vectors,
-                            store.user_index)
+    taste = TasteRecommender(store.state, model.catalog, unit, model.model.output_vectors,
+                             store.user_index, excluded=applied.by_row)
+    return taste, applied, model
+
+
+def _recommender(profiles: Path) -> TasteRecommender:
+    return _serving(profiles)[0]
 
 
 def _ask(call):
@@ -190,3 +200,77 @@ def similar_users(
                       f"{row['songs_in_common']:,}")
     console.print(table)
 
+
+
+# How the CLI names what an ExclusionError's field names (the API body's names).
+_OPTIONS = {"songs": "--song", "playlist.songs": "--song", "playlist.name": "--playlist",
+            "artists": "--artist", "song": "--song", "artist": "--artist",
+            "playlist": "--playlist"}
+
+
+@profiles_app.command("exclude")
+def exclude(
+    profiles: ProfilesOption,
+    user: UserOption,
+    song: Annotated[list[str] | None, typer.Option(
+        "--song", help="A song id or title (repeatable); with --playlist, its songs.")] = None,
+    artist: Annotated[list[str] | None, typer.Option(
+        "--artist", help="An artist: all their songs (repeatable).")] = None,
+    playlist: Annotated[str | None, typer.Option(
+        help="Exclude the --song songs as one playlist of this name (the same name again "
+             "replaces its songs); with --remove, the playlist to remove.")] = None,
+    remove: Annotated[bool, typer.Option(
+        "--remove", help="Remove the named exclusions instead.")] = False,
+    remove_all: Annotated[bool, typer.Option(
+        "--all", help="With --remove: remove all of the user's exclusions.")] = False,
+    list_only: Annotated[bool, typer.Option(
+        "--list", help="Show the user's exclusions; change nothing.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Keep songs, artists or a playlist out of a user's taste profile: they stop counting
+    toward it, are never recommended to the user and do not count in similar users. Kept
+    through `profiles build` over the same folder and `profiles update`."""
+    songs, artists = song or [], artist or []
+    if remove_all and not remove:
+        raise fail("--all goes with --remove (remove all of the user's exclusions)")
+    if list_only and (songs or artists or playlist or remove):
+        raise fail("--list only shows the exclusions: give it without --song, --artist, "
+                   "--playlist or --remove")
+    if not (list_only or songs or artists or playlist or remove_all):
+        raise fail("nothing to exclude: give --song, --artist or --playlist NAME with its "
+                   "--song songs (or --list to see the user's exclusions)")
+    if playlist is not None and not remove and not songs:
+        raise fail(f"--playlist {playlist!r}: give the playlist's songs with --song")
+    taste, applied, model = _serving(profiles)
+    _ask(lambda: taste.row(user))
+    search = SongSearch.from_artifact(model)
+    try:
+        if remove:
+            listing = applied.remove(user, search, songs, artists,
+                                     [playlist] if playlist else [], everything=remove_all)
+        elif list_only:
+            listing = applied.describe(user)
+        elif playlist is not None:
+            listing = applied.exclude(user, search, artists=artists, playlist=(playlist, songs))
+        else:
+            listing = applied.exclude(user, search, songs, artists)
+    except ExclusionError as error:
+        option = _OPTIONS.get(error.field.rstrip("0123456789").rstrip("."))
+        raise fail(f"{option}: {error.detail}" if option else error.detail) from None
+    if json_output:
+        print(json.dumps(listing))
+        return
+    table = Table(title=f"excluded from {user}'s taste profile")
+    for column in ("kind", "what", "songs", "added"):
+        table.add_column(column)
+    for entry in listing["songs"]:
+        table.add_row("song", escape(f"{entry['title']} by {entry['artist']} "
+                                     f"({entry['song_id']})"), "1", entry["added"])
+    for entry in listing["artists"]:
+        table.add_row("artist", escape(entry["artist"]), f"{entry['songs']:,}", entry["added"])
+    for entry in listing["playlists"]:
+        table.add_row("playlist", escape(entry["name"]), f"{len(entry['songs']):,}",
+                      entry["added"])
+    console.print(table)
+    console.print(f"{listing['excluded_songs']:,} songs of the catalogue kept out of "
+                  f"{escape(user)}'s profile, recommendations and similar users")

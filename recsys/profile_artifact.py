@@ -17,9 +17,12 @@ index, tied to the model artifact it was built from.
     index.faiss, index.json  the user index (recsys.index.VectorIndex)
     unmatched.parquet      song keys of events the catalogue did not have, with event counts
     quarantine.jsonl       bad rows set aside, with reasons (when there were any)
+    exclusions.json        what users excluded from their taste profile (`recsys.exclusions`);
+                           not in the manifest's files: it changes between builds
 
 Like model artifacts, it is written to a temporary sibling folder and swapped into place
 atomically (`foundation.publishing.publishing`), so an update that fails leaves the old one intact.
+A build or update over an existing folder keeps its exclusions.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from foundation.publishing import publishing, sha256_file
+from foundation.publishing import sha256_file
 from recsys.artifact import (
     Artifact,
     ArtifactError,
@@ -40,6 +43,7 @@ from recsys.artifact import (
     package_versions,
     read_manifest,
 )
+from recsys.exclusions import publishing_keeping_exclusions
 from recsys.growable import load_npy_with_room, with_room
 from recsys.index import VectorIndex
 from recsys.interests import Interests
@@ -98,7 +102,8 @@ def save_profiles(
     unmatched: pl.DataFrame,
     quarantine: list[str],
 ) -> Path:
-    """Write a complete profiles folder and publish it atomically at `target`.
+    """Write a complete profiles folder and publish it atomically at `target`, keeping the
+    exclusions of the folder it replaces (`recsys.exclusions`).
 
     Parameters
     ----------
@@ -111,7 +116,7 @@ def save_profiles(
     quarantine : list of str
         All quarantined rows so far, as JSON Lines.
     """
-    with publishing(target) as staging:
+    with publishing_keeping_exclusions(target) as staging:
         pl.DataFrame({"user_id": state.users, "last_ts": state.last_ts,
                       "total_weight": state.total_weight, "has_profile": state.has_profile}
                      ).write_parquet(staging / "users.parquet")

@@ -8,7 +8,8 @@ Recommendations are the songs the profile scores highest (`recsys.profiles.item_
 default the profile against song2vec's output vectors), or with ``interests`` the blend of the
 user's interests that `recsys.profiles.profile_scores` computes, without what the user already
 heard unless asked, optionally re-ranked for diversity by maximal marginal relevance (MMR), each
-explained by the liked song the user played that is closest to it.
+explained by the liked song the user played that is closest to it. Songs a user excluded from
+their taste profile (`recsys.exclusions`) are never recommended to them nor cited.
 """
 
 from __future__ import annotations
@@ -96,12 +97,17 @@ class TasteRecommender:
         The model's output vectors, for ``scoring="in_out"``.
     user_index : VectorIndex, optional
         Built with :func:`build_user_index` when not given.
+    excluded : dict of int to int array, optional
+        The catalogue indices each user row excluded from their taste profile
+        (`recsys.exclusions`): never recommended to them, never a "because", never in common.
     """
 
     def __init__(self, state: ProfileState, catalog: Catalog, unit_vectors: np.ndarray,
                  output_vectors: np.ndarray | None = None,
-                 user_index: VectorIndex | None = None) -> None:
+                 user_index: VectorIndex | None = None,
+                 excluded: dict[int, np.ndarray] | None = None) -> None:
         self.state, self.catalog, self.unit_vectors = state, catalog, unit_vectors
+        self.excluded = excluded if excluded is not None else {}
         self.known = np.linalg.norm(unit_vectors, axis=1) > 0
         self.song_ids = catalog.song_ids
         rows = np.flatnonzero(self.known & ~catalog.placeholder)  # placeholders: never
@@ -122,8 +128,8 @@ class TasteRecommender:
     def _require_profile(self, user_id: str, row: int) -> None:
         if not self.state.has_profile[row]:
             raise ValueError(
-                f"user {user_id!r} has no positive listening signal on songs the model knows, "
-                "so there is no profile to recommend from yet")
+                f"user {user_id!r} has no positive listening signal on songs the model knows "
+                "(and they did not exclude), so there is no profile to recommend from yet")
 
     def recommend(self, user_id: str, k: int = 10, exclude_played: bool = True,
                   diversity: float = 0.0, interests: bool = False) -> list[dict]:
@@ -152,8 +158,9 @@ class TasteRecommender:
             raise ValueError(f"k must be at least 1, got {k}")
         row = self.row(user_id)
         self._require_profile(user_id, row)
-        played = self.state.pairs_of(row)
+        played = self.kept_pairs(row)  # excluded songs are left out even with include_played
         exclude = {self.song_ids[i] for i in played.item} if exclude_played else set()
+        exclude.update(self.song_ids[i] for i in self.excluded.get(row, ()))
         if interests:
             vectors, prior = interest_queries(self.state, row)
         else:
@@ -179,6 +186,12 @@ class TasteRecommender:
         else:
             picks = np.arange(min(k, len(ranked)))
         return [self._row(int(candidates[p]), relevance[p], played) for p in picks]
+
+    def kept_pairs(self, row: int) -> Pairs:
+        """A user's (user, song) pairs less the songs they excluded."""
+        pairs = self.state.pairs_of(row)
+        excluded = self.excluded.get(row)
+        return pairs if excluded is None else pairs.take(~np.isin(pairs.item, excluded))
 
     def _row(self, item: int, score: float, played: Pairs) -> dict:
         row = self.catalog.describe(item)
@@ -208,10 +221,10 @@ class TasteRecommender:
         row = self.row(user_id)
         self._require_profile(user_id, row)
         ids, scores = self.user_index.search(self.state.profile_of(row), k, exclude={user_id})
-        mine = set(self.state.pairs_of(row).item.tolist())
+        mine = set(self.kept_pairs(row).item.tolist())
         out = []
         for other, score in zip(ids[0], scores[0], strict=True):
-            theirs = self.state.pairs_of(self.row(other)).item
+            theirs = self.kept_pairs(self.row(other)).item
             out.append({"user_id": other, "score": round(float(score), 4),
                         "songs_in_common": len(mine.intersection(theirs.tolist()))})
         return out
