@@ -124,7 +124,8 @@ WORDS = {
     "purpose:sad": ("for a rainy day", "for a sad movie scene"),
     "purpose:dark": ("for a thriller scene", "for a night drive"),
     "purpose:aggressive": ("for a workout", "for a boss fight"),
-    "form:piece": ("piece", "track", "tune", "song", "instrumental", "music"),
+    "form:piece": ("piece", "track", "tune", "song", "instrumental", "music", "beat", "groove",
+                   "loop", "jam"),
     "form:lead": ("solo", "melody", "lead", "line", "riff"),
 }
 KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -236,4 +237,5 @@ def vocabulary() -> dict[str, list[str]]:
     concepts["instrument:bass"] = sorted({w for ws in BASS_LINE_WORDS.values() for w in ws})
     for concept, words in WORDS.items():
         concepts[concept] = list(words)
+    concepts["tempo:bpm"] = ["bpm"]
     return concepts

@@ -178,14 +178,17 @@ def evaluate(
                 items.append(EvalItem(text, spec, "codec", -1, labels, values, image))
         generated = []
         for s in range(cfg.seeds):
-            out = pipeline(text, cfg.seconds, cfg.steps, cfg.guidance, seed=cfg.seed + s)
+            # The model's own level is judged: the output stage's normalisation would set
+            # the loudness attribute from the prompt's words, not from what the model made.
+            out = pipeline(text, cfg.seconds, cfg.steps, cfg.guidance, seed=cfg.seed + s,
+                           normalise_loudness=False)
             real_time.append(cfg.seconds / out.timings["total"])
             labels, values = _measured(out.audio, sr, spec)
             values["clock_bpm"] = out.bpm
             items.append(EvalItem(text, spec, "generated", cfg.seed + s, labels, values,
                                   out.spectrogram))
             generated.append(out.spectrogram)
-        out = pipeline(text, cfg.seconds, cfg.steps, 0.0, seed=cfg.seed)
+        out = pipeline(text, cfg.seconds, cfg.steps, 0.0, seed=cfg.seed, normalise_loudness=False)
         labels, values = _measured(out.audio, sr, spec)
         values["clock_bpm"] = out.bpm
         items.append(EvalItem(text, spec, "floor", cfg.seed, labels, values, out.spectrogram))

@@ -19,44 +19,15 @@ import torch
 import torch.nn.functional as F
 
 from audio_gen.codec import MelCodec
-from audio_gen.rhythm import BPM_RANGE, FIRST_BEAT_S, beat_grid, estimate_beat
+from audio_gen.loudness import TARGETS, LoudnessReport, normalise
+from audio_gen.request import BPM_RANGE, MAX_SECONDS, validate_request
+from audio_gen.rhythm import FIRST_BEAT_S, beat_grid, estimate_beat
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
+from audio_gen.understanding import PromptReport, Vocabulary, model_vocabulary
 from audio_gen.unet import BeatFeatures, UNet
 
 logger = logging.getLogger(__name__)
-
-MAX_SECONDS = 30.0
-MAX_GUIDANCE = 30.0
-MAX_STEPS = 1000
-
-
-def validate_request(
-    text: str | None, seconds: float, steps: int, guidance: float, *,
-    max_seconds: float = MAX_SECONDS, max_steps: int = MAX_STEPS, strength: float = 1.0,
-    have_embeddings: bool = False, bpm: float | None = None,
-) -> None:
-    """Check generation arguments; raise ``ValueError`` naming the bad one and the valid range.
-
-    The CLI calls this before loading any model, so bad input fails at once.
-    """
-    if not have_embeddings and (not isinstance(text, str) or not text.strip()):
-        raise ValueError("the text prompt is empty; describe the music, e.g. "
-                         "\"a slow piano melody\"")
-    if not (isinstance(seconds, int | float) and math.isfinite(seconds)) or seconds <= 0:
-        raise ValueError(f"seconds must be > 0, got {seconds}")
-    if seconds > max_seconds:
-        raise ValueError(f"seconds must be at most {max_seconds:g}, got {seconds:g}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= max_steps:
-        raise ValueError(f"steps must be an integer from 1 to {max_steps}, got {steps}")
-    if not (isinstance(guidance, int | float) and 0 <= guidance <= MAX_GUIDANCE):
-        raise ValueError(f"guidance must be in [0, {MAX_GUIDANCE:g}], got {guidance}")
-    if not 0 < strength <= 1:
-        raise ValueError(f"strength must be in (0, 1], got {strength}")
-    if bpm is not None and not (isinstance(bpm, int | float) and math.isfinite(bpm)
-                                and BPM_RANGE[0] <= bpm <= BPM_RANGE[1]):
-        raise ValueError(f"bpm must be from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g}, got {bpm}")
-
 
 @dataclass
 class TextToMusicOutput:
@@ -73,6 +44,11 @@ class TextToMusicOutput:
         Seconds spent encoding the prompt, denoising and decoding.
     bpm : float or None
         The tempo of the beat clock (read from the prompt or given); None for a model without.
+    prompt : PromptReport or None
+        Which parts of the prompt the model knows and which it does not (None for a model
+        without a vocabulary).
+    loudness : LoudnessReport or None
+        The loudness normalisation applied (None when turned off).
     """
 
     audio: np.ndarray
@@ -80,6 +56,8 @@ class TextToMusicOutput:
     sample_rate: int
     timings: dict[str, float] = field(default_factory=dict)
     bpm: float | None = None
+    prompt: PromptReport | None = None
+    loudness: LoudnessReport | None = None
 
     @property
     def seconds(self) -> float:
@@ -104,11 +82,15 @@ class TextToMusic:
     bf16 : bool
         Run the denoiser under bfloat16 autocast (faster on CPUs with AMX or AVX512-BF16;
         the scheduler maths stays float32).
+    vocabulary : dict, optional
+        The concepts the model was trained on (concept -> phrases, see
+        :mod:`audio_gen.understanding`); without it prompts are not checked.
     """
 
     def __init__(
         self, unet: UNet, scheduler: NoiseSchedule, codec: MelCodec, text_encoder: TextEncoder,
         max_seconds: float = MAX_SECONDS, bf16: bool = False,
+        vocabulary: dict[str, list[str]] | None = None,
     ) -> None:
         if text_encoder.dim != unet.cfg.text_dim:
             raise ValueError(
@@ -127,6 +109,7 @@ class TextToMusic:
         self.text_encoder = text_encoder
         self.max_seconds = max_seconds
         self.bf16 = bf16
+        self.vocabulary = Vocabulary(vocabulary, text_encoder) if vocabulary else None
 
     @classmethod
     def from_pretrained(
@@ -152,7 +135,7 @@ class TextToMusic:
         bundle = load_model(folder)
         encoder = text_encoder or load_text_encoder(bundle.text_encoder, bundle.text_max_length)
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
-                   bf16=bf16)
+                   bf16=bf16, vocabulary=model_vocabulary(bundle.meta))
 
     @property
     def sample_rate(self) -> int:
@@ -171,6 +154,17 @@ class TextToMusic:
             max_steps=self.scheduler.num_train_timesteps, strength=strength,
             have_embeddings=prompt_embeds is not None, bpm=bpm,
         )
+
+    def understand(self, text: str) -> PromptReport | None:
+        """Which phrases of ``text`` the model knows (None without a vocabulary)."""
+        return None if self.vocabulary is None else self.vocabulary.read(text)
+
+    @staticmethod
+    def loudness_target(report: PromptReport | None) -> float:
+        """Integrated LUFS to normalise to: what the prompt asks for ("quiet", "loud"), else
+        the normal level (:data:`audio_gen.loudness.TARGETS`)."""
+        asked = report.asks("loudness") if report is not None else None
+        return TARGETS.get(asked or "normal", TARGETS["normal"])
 
     def encode_prompt(self, text: str, negative_text: str | None = None) -> TextEmbedding:
         """Embeddings of [negative (or empty) prompt, prompt], batched for guidance."""
@@ -239,6 +233,9 @@ class TextToMusic:
         bpm: float | None = None,
         first_beat: float = FIRST_BEAT_S,
         callback: Callable[[int, int], None] | None = None,
+        normalise_loudness: bool = True,
+        understanding: PromptReport | None = None,
+        target_lufs: float | None = None,
     ) -> TextToMusicOutput:
         """Generate a clip.
 
@@ -269,6 +266,13 @@ class TextToMusic:
             Time of the first beat in seconds.
         callback : callable, optional
             Called as ``callback(step, total)`` after each step.
+        normalise_loudness : bool
+            Bring the clip to the loudness the prompt asks for (:meth:`loudness_target`) with
+            its true peak under -1 dBTP; False returns the model's own level (evaluation).
+        understanding : PromptReport, optional
+            What is known of the prompt, when ``prompt_embeds`` replace the text.
+        target_lufs : float, optional
+            Loudness to normalise to instead of the prompt's.
 
         Returns
         -------
@@ -283,6 +287,8 @@ class TextToMusic:
         # 2. encode the prompt
         embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
             text, negative_text)
+        if prompt_embeds is None:
+            understanding = self.understand(text)
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat)
         encoded = time.perf_counter()
 
@@ -310,15 +316,19 @@ class TextToMusic:
 
         # 5. decode to audio
         image = x[0, 0, :, : math.ceil(samples / self.codec.cfg.hop_length)]
-        audio = self.codec.decode(image, samples=samples)
+        audio = self.codec.decode(image, samples=samples).numpy()
+        loudness = None
+        if normalise_loudness:  # the prompt's loudness, no sample near full scale
+            target = self.loudness_target(understanding) if target_lufs is None else target_lufs
+            audio, loudness = normalise(audio, self.sample_rate, target)
         done = time.perf_counter()
 
         # 6. return
         timings = {"encode": encoded - started, "denoise": denoised - encoded,
                    "decode": done - denoised, "total": done - started}
         logger.info("generated %.1fs of audio in %.2fs (%s)", seconds, timings["total"], timings)
-        return TextToMusicOutput(audio.numpy().astype(np.float32), image.clone(),
-                                 self.sample_rate, timings, bpm)
+        return TextToMusicOutput(audio.astype(np.float32), image.clone(), self.sample_rate,
+                                 timings, bpm, understanding, loudness)
 
     # ------------------------------------------------------------------ variants
 
@@ -361,4 +371,14 @@ class TextToMusic:
         a = self.encode_prompt(text_a, negative).split()
         b = self.encode_prompt(text_b, negative).split()
         embeds = TextEmbedding.cat([a[0], a[1].lerp(b[1], weight)])
-        return self(f"{text_a} ~ {text_b}", prompt_embeds=embeds, **kwargs)
+        reports = [self.understand(text_a), self.understand(text_b)]
+        understanding = None
+        if reports[0] is not None and reports[1] is not None:
+            understanding = PromptReport(f"{text_a} ~ {text_b}",
+                                         reports[0].known + reports[1].known,
+                                         reports[0].unknown + reports[1].unknown)
+        # The loudness of the mix lies between the two prompts' (in LU, by the weight).
+        kwargs.setdefault("target_lufs", (1 - weight) * self.loudness_target(reports[0])
+                          + weight * self.loudness_target(reports[1]))
+        return self(f"{text_a} ~ {text_b}", prompt_embeds=embeds, understanding=understanding,
+                    **kwargs)

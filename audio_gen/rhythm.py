@@ -19,11 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from audio_gen.request import BPM_RANGE
+
 #: Channels of the clock: a pulse on every beat, and the cosine and sine of the beat phase.
 BEAT_CHANNELS = 3
 #: Where generation puts the first beat (training clips start within 0-0.15 s).
 FIRST_BEAT_S = 0.05
-BPM_RANGE = (30.0, 300.0)
 
 _LOG_BPM_CENTRE = math.log(100.0)
 _LOG_BPM_SCALE = 0.5

@@ -234,7 +234,7 @@ def vocabulary() -> dict[str, list[str]]:
         concepts[f"instrument:{instrument}"] = list(names)
         forms.update(pieces)
     concepts["form:piece"] = sorted(forms)
-    concepts["tempo:bpm"] = ["BPM"]
+    concepts["tempo:bpm"] = ["bpm"]
     return concepts
 
 
