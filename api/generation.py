@@ -47,6 +47,7 @@ class Clip:
     seconds: float  # length of the clip
     took: float  # seconds spent generating
     bpm: float | None = None  # tempo of the beat clock (None for a model without one)
+    prompt: dict | None = None  # what the model knows of the prompt (PromptReport.as_dict)
 
 
 class Generator:
@@ -74,10 +75,16 @@ class Generator:
         return self.overhead + self.step_cost * steps * seconds
 
     def check(self, text: str, seconds: float, steps: int, guidance: float,
-              bpm: float | None = None) -> None:
+              bpm: float | None = None, **variant) -> None:
         """ValueError for arguments the pipeline refuses, TooMuchWork for a clip the slot
-        would not finish within the budget."""
-        self.pipeline.check_inputs(text, seconds, steps, guidance, bpm=bpm)
+        would not finish within the budget. ``variant``: ``variation_of``, ``strength``,
+        ``mix_with``, ``mix`` as for ``TextToMusic.generate``."""
+        self.pipeline.check_inputs(text, seconds, steps, guidance, bpm=bpm,
+                                   strength=variant.get("strength", 1.0))
+        if variant.get("mix_with") is not None:
+            self.pipeline.check_inputs(variant["mix_with"], seconds, steps, guidance)
+        if variant.get("variation_of") is not None and variant.get("mix_with") is not None:
+            raise ValueError("give a variation source or a second prompt to mix with, not both")
         predicted = self.predicted(seconds, steps)
         if predicted is not None and predicted > self.budget:
             fits = int((self.budget - self.overhead) / (self.step_cost * seconds))
@@ -88,17 +95,17 @@ class Generator:
 
     async def generate(self, text: str, seconds: float, steps: int, guidance: float,
                        seed: int, bpm: float | None = None,
-                       gone: Callable[[], Awaitable[bool]] | None = None) -> Clip:
+                       gone: Callable[[], Awaitable[bool]] | None = None, **variant) -> Clip:
         """A WAV clip, once a slot is free. Raises ValueError / TooMuchWork for arguments
         refused up front, GeneratorBusy when the queue is full or the wait runs out, and
         GenerationStopped when ``gone()`` turns true (the client went away) or the clip
-        runs past twice the budget."""
-        self.check(text, seconds, steps, guidance, bpm)
+        runs past twice the budget. ``variant`` as for :meth:`check`."""
+        self.check(text, seconds, steps, guidance, bpm, **variant)
         gone = gone or _never
         await self._acquire(gone)
         stop = _Stop()
         work = asyncio.ensure_future(run_in_threadpool(
-            self._generate, text, seconds, steps, guidance, seed, bpm, stop))
+            self._generate, text, seconds, steps, guidance, seed, bpm, stop, **variant))
         work.add_done_callback(lambda _: self._release())  # the slot is free when the
         started = time.monotonic()  # thread is, whatever happens to this request
         try:
@@ -143,7 +150,7 @@ class Generator:
         self.busy -= 1
 
     def _generate(self, text: str, seconds: float, steps: int, guidance: float, seed: int,
-                  bpm: float | None, stop) -> Clip:
+                  bpm: float | None, stop, **variant) -> Clip:
         marks: list[float] = []
 
         def step(done: int, total: int) -> None:
@@ -152,8 +159,8 @@ class Generator:
                 raise GenerationStopped(stop.reason, stop.client_gone)
 
         started = time.perf_counter()
-        out = self.pipeline(text, seconds=seconds, steps=steps, guidance=guidance,
-                            seed=seed, bpm=bpm, callback=step)
+        out = self.pipeline.generate(text, seconds=seconds, steps=steps, guidance=guidance,
+                                     seed=seed, bpm=bpm, callback=step, **variant)
         took = self.last_took = time.perf_counter() - started
         if len(marks) >= 2:
             per_step = (marks[-1] - marks[0]) / (len(marks) - 1)
@@ -163,7 +170,8 @@ class Generator:
 
         with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
             wav = write_wav(Path(scratch) / "clip.wav", out.audio, out.sample_rate).read_bytes()
-        return Clip(wav, out.seconds, took, out.bpm)
+        return Clip(wav, out.seconds, took, out.bpm,
+                    out.prompt.as_dict() if out.prompt is not None else None)
 
 
 def load_generator(folder: Path | None, slots: int, *, queue: int = 8, wait: float = 30.0,

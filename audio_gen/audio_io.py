@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -37,8 +38,10 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     return path
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
+def read_wav(path: str | Path | BinaryIO) -> tuple[np.ndarray, int]:
     """Read a PCM WAV file (8/16/24/32-bit, any channel count) as mono float32 in [-1, 1].
+
+    ``path`` may also be an open binary file (e.g. ``io.BytesIO`` of an upload).
 
     Returns
     -------
@@ -46,10 +49,11 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
         The samples, averaged over channels, and the sample rate.
     """
     try:
-        with wave.open(str(path), "rb") as handle:
+        with wave.open(path if hasattr(path, "read") else str(path), "rb") as handle:
             channels, width = handle.getnchannels(), handle.getsampwidth()
             rate, raw = handle.getframerate(), handle.readframes(handle.getnframes())
     except (wave.Error, EOFError) as error:
+        path = getattr(path, "name", "the upload") if hasattr(path, "read") else path
         raise ValueError(f"{path}: expected a PCM WAV file ({error or 'truncated'})") from None
     if width == 1:
         data = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0

