@@ -27,6 +27,7 @@ function songItem(song, { onPick, extra } = {}) {
   artist.className = "artist";
   artist.textContent = " by " + song.artist;
   li.append(name, artist);
+  if (song.estimated) li.append(estimatedMark());
   if (song.score !== undefined) {
     const score = document.createElement("span");
     score.className = "score";
@@ -43,6 +44,15 @@ function songItem(song, { onPick, extra } = {}) {
   }
   if (extra) li.append(extra);
   return li;
+}
+
+function estimatedMark() {
+  const mark = document.createElement("span");
+  mark.className = "estimated";
+  mark.textContent = " estimated";
+  mark.title = "too few plays for a learnt vector: this song's vector is estimated from its " +
+    "title, artist and tags";
+  return mark;
 }
 
 function fill(list, songs, options) {
@@ -72,6 +82,7 @@ async function showSimilar(song) {
   try {
     const answer = await api(`/songs/${encodeURIComponent(song.song_id)}/similar?${params}`);
     $("song-title").textContent = `${answer.song.title} by ${answer.song.artist}`;
+    if (answer.song.estimated) $("song-title").append(estimatedMark());
     fill($("similar"), answer.results, { onPick: showSimilar });
     $("song-panel").hidden = false;
     showError(null);
@@ -111,6 +122,18 @@ $("mix-go").addEventListener("click", async () => {
       body: JSON.stringify({ positive: refs("plus"), negative: refs("minus"), k: 10 }),
     });
     fill($("mix-results"), answer.results, { onPick: showSimilar });
+    showError(null);
+  } catch (error) { showError(error); }
+});
+
+// -- a playlist from words ------------------------------------------------------------------
+$("words-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const q = $("words").value.trim();
+  if (!q) return;
+  try {
+    const answer = await api("/playlists/from-text?" + new URLSearchParams({ q, k: 20 }));
+    fill($("words-results"), answer.results, { onPick: showSimilar });
     showError(null);
   } catch (error) { showError(error); }
 });
@@ -192,6 +215,35 @@ function drawSpectrogram(samples) {  // log-magnitude STFT, low frequencies at t
   ctx.putImageData(image, 0, 0);
 }
 
+const MAX_VARIATION_BYTES = 700000;  // what POST /generate accepts
+
+function base64Of(file) {  // a file's bytes as base64 (what variation_wav takes)
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result.split(",", 2)[1]);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(file);
+  });
+}
+
+async function generateBody() {
+  const body = { text: $("prompt").value, seconds: Number($("seconds").value),
+                 seed: Number($("seed").value) };
+  const file = $("variation").files[0];
+  if (file) {
+    if (file.size > MAX_VARIATION_BYTES) {
+      throw new Error(`${file.name} is ${file.size.toLocaleString()} bytes; at most ` +
+                      `${MAX_VARIATION_BYTES.toLocaleString()} can be varied`);
+    }
+    body.variation_wav = await base64Of(file);
+    body.strength = Number($("strength").value);
+  } else if ($("mix-with").value.trim()) {
+    body.mix_with = $("mix-with").value.trim();
+    body.mix = Number($("mix").value);
+  }
+  return body;
+}
+
 $("generate-form").addEventListener("submit", async (event) => {
   event.preventDefault();
   $("generate-go").disabled = true;
@@ -201,10 +253,12 @@ $("generate-form").addEventListener("submit", async (event) => {
     const response = await fetch("/generate", {
       method: "POST",
       headers,
-      body: JSON.stringify({ text: $("prompt").value, seconds: Number($("seconds").value),
-                             seed: Number($("seed").value) }),
+      body: JSON.stringify(await generateBody()),
     });
     if (!response.ok) throw new Error((await response.json()).message);
+    const note = response.headers.get("x-prompt-warning");  // what the model does not know
+    $("prompt-note").textContent = note ? `Note: ${note}.` : "";
+    $("prompt-note").hidden = !note;
     const wav = await response.arrayBuffer();
     $("player").src = URL.createObjectURL(new Blob([wav], { type: "audio/wav" }));
     const audio = await new AudioContext().decodeAudioData(wav.slice(0));
