@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 
 from api.schemas import PATTERN_HINTS
 from recsys.catalog import InvalidNameError
+from recsys.exclusions import ExclusionError
 from recsys.search import UnknownSongError
 from recsys.user_index import UnknownUserError
 
@@ -81,6 +82,12 @@ async def _unknown_user(_: Request, error: UnknownUserError) -> JSONResponse:
     return error_response(404, "user_not_found", str(error))
 
 
+async def _exclusion(_: Request, error: ExclusionError) -> JSONResponse:
+    extra = {"suggestions": error.suggestions} if error.suggestions else {}
+    return error_response(422 if error.code == "invalid_parameter" else 404, error.code,
+                          str(error), field=error.field, **extra)
+
+
 async def _http(_: Request, error: HTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(error.status_code, HTTPStatus(error.status_code).phrase.lower()
                            .replace(" ", "_"))
@@ -99,6 +106,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UnknownSongError, _unknown_song)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidNameError, _invalid_name)  # type: ignore[arg-type]
     app.add_exception_handler(UnknownUserError, _unknown_user)  # type: ignore[arg-type]
+    app.add_exception_handler(ExclusionError, _exclusion)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
 

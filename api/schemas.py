@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from recsys.catalog import NAME_PATTERN
 from recsys.profiles import EVENTS
@@ -236,6 +243,69 @@ class SimilarUsersResponse(BaseModel):
         {"user_id": "bob", "score": 0.82, "songs_in_common": 12}])
     user_id: str
     results: list[SimilarUser]
+
+
+ArtistName = Annotated[str, Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
+                                  description="An artist as people type it (case, accents and "
+                                  "punctuation ignored).", examples=["The Eagles"])]
+
+
+class PlaylistExclusion(BaseModel):
+    model_config = STRICT
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN, description="The "
+                      "playlist's name; excluding the same name again replaces its songs.")
+    songs: list[SongName] = Field(min_length=1, max_length=500, description="Its songs.")
+
+
+class ExclusionsRequest(BaseModel):
+    """At least one of songs, artists and playlist."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"songs": ["Hotel California"], "artists": ["The Eagles"]}],
+        "minProperties": 1})
+    songs: list[SongName] = Field(default_factory=list, min_length=1, max_length=500,
+                                  description="Songs (ids or titles).")
+    artists: list[ArtistName] = Field(default_factory=list, min_length=1, max_length=100,
+                                      description="Artists: every song of theirs.")
+    # Not nullable: null is refused like any other value that is not a playlist.
+    playlist: PlaylistExclusion = Field(  # type: ignore[assignment]
+        default=None, description="A playlist: its songs, under its name.")
+
+    @model_validator(mode="after")
+    def _something(self) -> ExclusionsRequest:
+        if not self.model_fields_set:
+            raise ValueError("nothing to exclude: give songs, artists or a playlist")
+        return self
+
+
+class ExcludedSong(Song):
+    added: dt.datetime
+
+
+class ExcludedArtist(BaseModel):
+    artist: str
+    songs: int = Field(description="The artist's songs in the catalogue.")
+    added: dt.datetime
+
+
+class ExcludedPlaylist(BaseModel):
+    name: str
+    songs: list[Song]
+    added: dt.datetime
+
+
+class ExclusionsResponse(BaseModel):
+    model_config = _example(user_id="alice", songs=[
+        {"song_id": "760", "title": "Hotel California", "artist": "The Eagles",
+         "added": "2024-05-01T18:22:11Z"}], artists=[
+        {"artist": "The Eagles", "songs": 12, "added": "2024-05-01T18:22:11Z"}],
+        playlists=[], excluded_songs=12)
+    user_id: str
+    songs: list[ExcludedSong]
+    artists: list[ExcludedArtist]
+    playlists: list[ExcludedPlaylist]
+    excluded_songs: int = Field(description="Catalogue songs these keep out of the user's "
+                                "profile, recommendations and similar users, in all.")
 
 
 class Health(BaseModel):

@@ -1,16 +1,19 @@
 """Taste profiles as the server keeps them: the published profiles plus every event posted
-since, applied incrementally with the same library steps as `songspace profiles update`."""
+since, applied incrementally with the same library steps as `songspace profiles update`, less
+what each user excluded (`recsys.exclusions`, kept in the profiles folder)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import polars as pl
 
 from api.event_log import EventLog, event_frame
 from recsys.artifact import Artifact
+from recsys.exclusions import AppliedExclusions
 from recsys.profile_artifact import ProfileArtifact
 from recsys.profiles import catalogue_index, saturate, song_space, update_from_events
 from recsys.tags import TagAxes
@@ -30,8 +33,9 @@ class Taste:
         self.unit = song_space(model.model.input_vectors, model.model.trained, state.config)
         self.output_vectors = model.model.output_vectors
         self.unit_inputs = np.where(model.model.trained[:, None], model.model.unit_inputs, 0.0)
-        self.recommender = TasteRecommender(state, self.catalog, self.unit, self.output_vectors,
+        self.exclusions = AppliedExclusions(profiles.path, state, self.catalog, self.unit,
                                             profiles.user_index)
+        self.recommender = self._recommender()
         self.applied = 0  # seq of the last event-log row applied
         # Logged events naming songs this catalogue lacks (a later model may have dropped
         # them): they stay in the log, are counted here, and a model whose catalogue has the
@@ -61,11 +65,18 @@ class Taste:
             self.sync()
         return seq
 
+    def _recommender(self) -> TasteRecommender:
+        return TasteRecommender(self.profiles.state, self.catalog, self.unit,
+                                self.output_vectors, self.profiles.user_index,
+                                excluded=self.exclusions.by_row)
+
     def sync(self) -> None:
-        """Apply the log rows this process has not applied yet (its own or another worker's)."""
-        if self.log is None:
-            return
+        """Apply the log rows this process has not applied yet (its own or another worker's),
+        and exclusions changed since (by another worker, or `songspace profiles exclude`)."""
         with self._lock:
+            self.exclusions.refresh()
+            if self.log is None:
+                return
             frame, last = self.log.since(self.applied)
             if frame.height:
                 known = frame["song_id"].is_in(self.catalog.songs["song_id"].implode())
@@ -82,10 +93,10 @@ class Taste:
         state = self.state
         changed, _ = update_from_events(state, events, self.catalog.songs["song_id"], self.unit)
         update_user_index(self.profiles.user_index, state, changed)
+        self.exclusions.after_update(changed)
         if state.config.popularity_prior:
             # The song scores carry a popularity term that the new events change.
-            self.recommender = TasteRecommender(state, self.catalog, self.unit,
-                                                self.output_vectors, self.profiles.user_index)
+            self.recommender = self._recommender()
 
     def recommend(self, user_id: str, **options) -> list[dict]:
         with self._lock:
@@ -104,7 +115,7 @@ class Taste:
             self.sync()
             state = self.state
             row = self.recommender.row(user_id)
-            pairs = state.pairs_of(row)
+            pairs = self.recommender.kept_pairs(row)
             weight = saturate(pairs.evidence, state.config)
             has_profile = bool(state.has_profile[row])
             vector = weight.astype(np.float32) @ self.unit_inputs[pairs.item]
@@ -120,3 +131,14 @@ class Taste:
                 if np.isfinite(last) else None,
                 "tags": tags.profile(vector, top) if has_profile else [],
             }
+
+    def exclusions_of(self, user_id: str,
+                      change: Callable[[AppliedExclusions], object] | None = None) -> dict:
+        """A user's exclusions (`recsys.exclusions.AppliedExclusions.describe`), after
+        ``change`` (its exclude or remove) when one is given."""
+        with self._lock:
+            self.sync()
+            self.recommender.row(user_id)  # an unknown user is answered as such
+            if change is not None:
+                change(self.exclusions)
+            return self.exclusions.describe(user_id)

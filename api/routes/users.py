@@ -1,4 +1,5 @@
-"""Users: listening events in, taste profiles, recommendations and similar users out."""
+"""Users: listening events and exclusions in, taste profiles, recommendations and similar
+users out."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
+from pydantic import StringConstraints
 
 from api.deps import KDep, ResourcesDep, SettingsDep, TasteDep, WriteAccess
 from api.errors import ApiError, ask
@@ -14,6 +16,8 @@ from api.schemas import (
     ErrorBody,
     EventsAccepted,
     EventsRequest,
+    ExclusionsRequest,
+    ExclusionsResponse,
     Profile,
     RecommendationsResponse,
     SimilarUsersResponse,
@@ -86,3 +90,50 @@ def similar_users(user_id: UserId, taste: TasteDep, k: KDep) -> dict:
     return {"user_id": user_id,
             "results": ask(lambda: taste.similar_users(user_id, k), "no_profile",
                            409)}
+
+
+# -- exclusions: what a user keeps out of their taste profile (recsys.exclusions) -------------
+EXCLUSION_ERRORS = {404: {"model": ErrorBody, "description": "Unknown user (`user_not_found`), "
+                          "song (`song_not_found`, with `suggestions`), artist "
+                          "(`artist_not_found`) or exclusion (`exclusion_not_found`); `field` "
+                          "names the input."},
+                    401: {"model": ErrorBody, "description": "Missing or wrong API key."},
+                    503: UNKNOWN_USER[503]}
+Names = list[Annotated[str, StringConstraints(min_length=1, max_length=200)]]
+NO_NAMES: list[str] = []  # a shared default: never modified
+
+
+@router.get("/{user_id}/exclusions", response_model=ExclusionsResponse, responses=UNKNOWN_USER)
+def exclusions(user_id: UserId, taste: TasteDep) -> dict:
+    """The songs, artists and playlists the user keeps out of their taste profile."""
+    return taste.exclusions_of(user_id)
+
+
+@router.post("/{user_id}/exclusions", response_model=ExclusionsResponse,
+             dependencies=[WriteAccess], responses=EXCLUSION_ERRORS)
+def exclude(user_id: UserId, body: ExclusionsRequest, resources: ResourcesDep,
+            taste: TasteDep) -> dict:
+    """Exclude songs, artists or a playlist from the user's taste profile: they stop counting
+    toward it, are never recommended to the user and do not count in similar users. Durable
+    when this answers, and kept through profile rebuilds and updates."""
+    playlist = (body.playlist.name, body.playlist.songs) if body.playlist else None
+    return taste.exclusions_of(user_id, lambda applied: applied.exclude(
+        user_id, resources.songs, body.songs, body.artists, playlist))
+
+
+@router.delete("/{user_id}/exclusions", response_model=ExclusionsResponse,
+               dependencies=[WriteAccess], responses=EXCLUSION_ERRORS)
+def remove_exclusions(
+    user_id: UserId, resources: ResourcesDep, taste: TasteDep,
+    song: Annotated[Names, Query(max_length=100, description="Excluded songs to count again "
+                                 "(ids or titles).")] = NO_NAMES,
+    artist: Annotated[Names, Query(max_length=100, description="Excluded artists to count "
+                                   "again.")] = NO_NAMES,
+    playlist: Annotated[Names, Query(max_length=100, description="Excluded playlists to count "
+                                     "again, by name.")] = NO_NAMES,
+) -> dict:
+    """Remove the named exclusions, or without names all of the user's exclusions: those
+    songs count again."""
+    everything = not (song or artist or playlist)
+    return taste.exclusions_of(user_id, lambda applied: applied.remove(
+        user_id, resources.songs, song, artist, playlist, everything))
