@@ -129,10 +129,13 @@ def normalise(
         raise ValueError(f"ceiling_db must be below 0 dBTP, got {ceiling_db}")
     audio = np.asarray(audio, dtype=np.float64).reshape(-1)
     before = integrated_loudness(audio, sample_rate)
-    if not math.isfinite(before):  # silence: nothing to normalise, nothing to clip
+    if not np.any(audio):  # silence: nothing to normalise, nothing to clip
         return audio.astype(np.float32), LoudnessReport(before, before, 0.0, -math.inf,
                                                         target_lufs)
-    gain_db = min(target_lufs - before, max_gain_db)
+    # Below the -70 LUFS gate everything is gated out: judge the level by its plain energy.
+    level = before if math.isfinite(before) else (
+        10.0 * math.log10(np.mean(audio**2)) - 0.691)
+    gain_db = min(target_lufs - level, max_gain_db)
     out = limit(audio * 10.0 ** (gain_db / 20.0), sample_rate, ceiling_db)
     after = integrated_loudness(out, sample_rate)
     if target_lufs - after > 0.5 and gain_db < max_gain_db:  # the limiter took some away

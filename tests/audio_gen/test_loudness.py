@@ -41,6 +41,9 @@ def test_the_limiter_only_touches_peaks():
 def test_silence_and_short_clips():
     out, report = normalise(np.zeros(RATE), RATE)
     assert not out.any() and report.after_lufs == float("-inf")
+    faint, report = normalise(tone(level=1e-4), RATE, -24.0)  # under the -70 LUFS gate
+    assert report.before_lufs == float("-inf") and report.gain_db == 30.0  # raised, capped
+    assert np.abs(faint).max() == pytest.approx(10 ** 1.5 * 1e-4, rel=1e-3)
     short, _ = normalise(tone(0.2, 0.01), RATE, -16.0)
     assert abs(integrated_loudness(short, RATE) + 16.0) < 1.0
     with pytest.raises(ValueError, match="ceiling"):

@@ -20,6 +20,9 @@ def test_text_to_music(scratch):
             assert is_wav(scratch / match.group(1)), result.command
     assert (scratch / "my_audio" / "captions.csv").is_file()
     assert (scratch / "runs" / "mine" / "model").is_dir()
+    (pipes,) = [r for r in results.values() if "bagpipes" in r.command]
+    assert 'warning: the model does not know "bagpipes"' in " ".join(pipes.stderr.split())
+    assert len(list((scratch / "previews").glob("*.wav"))) == 3
 
 
 def test_text_to_music_training_is_bounded(scratch):
