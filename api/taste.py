@@ -68,7 +68,8 @@ class Taste:
     def _recommender(self) -> TasteRecommender:
         return TasteRecommender(self.profiles.state, self.catalog, self.unit,
                                 self.output_vectors, self.profiles.user_index,
-                                excluded=self.exclusions.by_row)
+                                excluded=self.exclusions.by_row,
+                                colisten=self.profiles.colisten)
 
     def sync(self) -> None:
         """Apply the log rows this process has not applied yet (its own or another worker's),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +13,12 @@ from rich.table import Table
 
 from cli.common import JsonOption, OnErrorOption, app, fail, load_model, song_table
 from foundation.progress import console
-from pipelines.profiling import build_from_logs, config_from_file, update_from_logs
+from pipelines.profiling import (
+    build_from_logs,
+    colisten_from_file,
+    config_from_file,
+    update_from_logs,
+)
 from pipelines.schemas import DataError, OnError
 from recsys.artifact import Artifact, ArtifactError
 from recsys.exclusions import AppliedExclusions, ExclusionError
@@ -89,18 +95,26 @@ def build(
     out: Annotated[Path, typer.Option(help="Profiles folder to publish (replaced atomically).")],
     on_error: OnErrorOption = "fail",
     config: Annotated[Path | None, typer.Option(
-        help="TOML or JSON file of profile settings (recsys.profiles.ProfileConfig).")] = None,
+        help="TOML or JSON file of profile settings (recsys.profiles.ProfileConfig; a "
+             "[colisten] table: recsys.colisten.CoListenConfig).")] = None,
+    colisten_songs: Annotated[int | None, typer.Option(
+        min=0, help="Songs the co-listening model covers, the most played first (default "
+                    "10,000; 0: recommend from the profile alone).")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Build every user's taste profile from listening logs, and the user index."""
+    """Build every user's taste profile from listening logs, the user index, and the
+    co-listening model that recommendations blend with the profiles."""
     mode = _on_error(on_error)
     try:
-        cfg = config_from_file(config)
+        cfg, colisten = config_from_file(config), colisten_from_file(config)
     except (OSError, ValueError, TypeError) as error:
         raise fail(f"{config}: {error}") from None
+    if colisten_songs is not None:
+        colisten = dataclasses.replace(colisten, max_songs=colisten_songs)
     artifact = load_model(model)
     report = _run_logs(lambda stage: build_from_logs(
-        logs, artifact, out, config=cfg, on_error=mode, on_stage=stage), on_error)
+        logs, artifact, out, config=cfg, colisten=colisten, on_error=mode, on_stage=stage),
+        on_error)
     _summary(report, "built profiles of")
     if json_output:
         print(json.dumps(report))
@@ -134,7 +148,8 @@ def _serving(profiles: Path) -> tuple[TasteRecommender, AppliedExclusions, Artif
     except ArtifactError as error:
         raise fail(str(error)) from None
     taste = TasteRecommender(store.state, model.catalog, unit, model.model.output_vectors,
-                             store.user_index, excluded=applied.by_row)
+                             store.user_index, excluded=applied.by_row,
+                             colisten=store.colisten)
     return taste, applied, model
 
 

@@ -8,7 +8,8 @@ arguments and returns a small result; `pipelines.engines` runs them in this proc
   exactly one bucket;
 - profiles: every profile of one bucket (`recsys.profiles.build_profiles`), merged afterwards;
 - batch recommendations: the top k unplayed songs of every user of one partition, scored as
-  `recsys.user_index.TasteRecommender` scores them (profile . item space).
+  `recsys.user_index.TasteRecommender` scores them (co-listening blended with profile . item
+  space).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from scipy import sparse
 
 from pipelines.logs import read_logs
 from pipelines.schemas import OnError
+from recsys.colisten import CoListening, blend, user_evidence
 from recsys.profile_artifact import merge_unmatched
 from recsys.profiles import (
     Interests,
@@ -146,11 +149,15 @@ def merge_states(parts: list[ProfileState]) -> ProfileState:
 
 def write_user_partitions(state: ProfileState, folder: Path, partitions: int) -> list[Path]:
     """The users that have a profile, as Parquet partitions of ``user_id``, ``profile``
-    (float32 array) and ``played`` (catalogue indices of the songs they have events for)."""
+    (float32 array), ``played`` (catalogue indices of the songs they have events for) and
+    ``evidence`` (each played song's saturated evidence, for co-listening)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = np.flatnonzero(state.has_profile)
-    played = (pl.DataFrame({"_row": state.pairs.user, "played": state.pairs.item})
-              .group_by("_row").agg(pl.col("played").sort()))
+    items, evidence = user_evidence(state.pairs, state.config)
+    played = (pl.DataFrame({"_row": state.pairs.user, "played": items,
+                            "evidence": evidence.astype(np.float32)})
+              .sort("_row", "played").group_by("_row", maintain_order=True)
+              .agg("played", "evidence"))
     files = []
     for n, chunk in enumerate(np.array_split(rows, min(partitions, max(len(rows), 1)))):
         frame = pl.DataFrame({"_row": chunk.astype(np.int32),
@@ -164,7 +171,8 @@ def write_user_partitions(state: ProfileState, folder: Path, partitions: int) ->
 
 
 def top_k(profiles: np.ndarray, played_rows: np.ndarray, played_items: np.ndarray,
-          items: np.ndarray, known: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+          items: np.ndarray, known: np.ndarray, k: int, colisten: CoListening | None = None,
+          played_evidence: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k best unplayed songs for each profile.
 
     Parameters
@@ -177,6 +185,9 @@ def top_k(profiles: np.ndarray, played_rows: np.ndarray, played_items: np.ndarra
         `recsys.profiles.item_space`: a song's score is ``[profile, 1] . items[song]``.
     known : bool (n_items,)
         Songs with a vector; only they are recommended.
+    colisten, played_evidence : optional
+        The co-listening model and the evidence of each played song, blended in as
+        `recsys.user_index.TasteRecommender` does.
 
     Returns
     -------
@@ -186,6 +197,11 @@ def top_k(profiles: np.ndarray, played_rows: np.ndarray, played_items: np.ndarra
     """
     scores = queries(profiles) @ items.T  # (B, n_items)
     scores[:, ~known] = -np.inf
+    if colisten is not None:
+        histories = sparse.csr_matrix((played_evidence, (played_rows, played_items)),
+                                      shape=scores.shape, dtype=np.float32)
+        scores = blend(colisten.batch_scores(histories), scores, np.flatnonzero(known),
+                       colisten.config.profile_weight)
     scores[played_rows, played_items] = -np.inf
     n_items = scores.shape[1]
     k = min(k, n_items)
@@ -199,7 +215,8 @@ def top_k(profiles: np.ndarray, played_rows: np.ndarray, played_items: np.ndarra
 
 
 def recommend_partition(item: dict, *, items: np.ndarray, known: np.ndarray,
-                        song_ids: pl.Series, k: int, batch_size: int) -> dict:
+                        song_ids: pl.Series, k: int, batch_size: int,
+                        colisten: CoListening | None = None) -> dict:
     """Top-k recommendations for every user of one partition (``item["file"]``), written to
     ``item["out"]`` as ``user_id``, ``song_ids`` (list of str) and ``scores`` (list of
     float32), best first.
@@ -216,12 +233,14 @@ def recommend_partition(item: dict, *, items: np.ndarray, known: np.ndarray,
     lengths = played.list.len().to_numpy().astype(np.int64)
     rows = np.repeat(np.arange(frame.height), lengths)
     flat = played.explode().drop_nulls().to_numpy().astype(np.int64)
+    flat_evidence = frame["evidence"].fill_null([]).explode().drop_nulls().to_numpy()
     starts = np.concatenate([[0], np.cumsum(lengths)])
     chosen, scored = [], []
     for lo in range(0, frame.height, batch_size):
         hi = min(lo + batch_size, frame.height)
         span = slice(starts[lo], starts[hi])
-        best, scores = top_k(profiles[lo:hi], rows[span] - lo, flat[span], items, known, k)
+        best, scores = top_k(profiles[lo:hi], rows[span] - lo, flat[span], items, known, k,
+                             colisten, flat_evidence[span])
         chosen.append(best)
         scored.append(scores)
     best = np.concatenate(chosen) if chosen else np.zeros((0, k), np.int32)

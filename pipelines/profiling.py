@@ -22,6 +22,7 @@ import polars as pl
 from pipelines.logs import Listening, read_logs
 from pipelines.schemas import OnError
 from recsys.artifact import Artifact
+from recsys.colisten import CoListenConfig, CoListening, liked_rows
 from recsys.profile_artifact import (
     ProfileArtifact,
     load_model_for,
@@ -103,10 +104,12 @@ def build_from_logs(
     out: str | Path,
     *,
     config: ProfileConfig | None = None,
+    colisten: CoListenConfig | None = None,
     on_error: OnError = "fail",
     on_stage: Stage | None = None,
 ) -> dict:
-    """Build every user's profile from listening logs and publish the artifact at `out`.
+    """Build every user's profile from listening logs, learn co-listening from the model's
+    training playlists and these listeners, and publish the artifact at `out`.
 
     Parameters
     ----------
@@ -117,6 +120,8 @@ def build_from_logs(
     out : str or Path
         The profiles folder, replaced atomically.
     config : ProfileConfig, optional
+    colisten : CoListenConfig, optional
+        Settings of the co-listening model (`recsys.colisten`); ``max_songs=0`` leaves it out.
     on_error : {"fail", "quarantine"}
     on_stage : callable, optional
         Told the name of each step as it starts (for a progress display).
@@ -157,6 +162,11 @@ def build_from_logs(
     index = build_user_index(state)
     seconds["index"] = time.perf_counter() - mark
 
+    stage("learning co-listening")
+    mark = time.perf_counter()
+    learnt = learn_colisten(model, state, colisten)
+    seconds["colisten"] = time.perf_counter() - mark
+
     stage("publishing")
     mark = time.perf_counter()
     known = np.linalg.norm(unit, axis=1) > 0
@@ -164,11 +174,22 @@ def build_from_logs(
     unmatched = merge_unmatched([listening.unmatched])
     save_profiles(out, state, index, model=model_reference(model),
                   history=[_history_entry("build", logs, report)], unmatched=unmatched,
-                  quarantine=quarantine)
+                  quarantine=quarantine, colisten=learnt)
     seconds["publish"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
     return report
+
+
+def learn_colisten(model: Artifact, state: ProfileState,
+                   config: CoListenConfig | None = None) -> CoListening | None:
+    """Co-listening from the model's training playlists and the listeners' liked songs (None
+    when ``config.max_songs`` is 0)."""
+    config = config or CoListenConfig()
+    if not config.max_songs:
+        return None
+    rows = [s[s >= 0] for s in model.training_sentences] + liked_rows(state)
+    return CoListening.fit(rows, len(model.catalog), config)
 
 
 def update_from_logs(
@@ -216,7 +237,7 @@ def update_from_logs(
     unmatched = merge_unmatched([profiles.unmatched, listening.unmatched])
     save_profiles(profiles.path, state, profiles.user_index,
                   model=profiles.manifest["model"], history=history, unmatched=unmatched,
-                  quarantine=profiles.quarantine + quarantine)
+                  quarantine=profiles.quarantine + quarantine, colisten=profiles.colisten)
     seconds["publish"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - started
     report["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
@@ -237,12 +258,25 @@ def apply_events(profiles: ProfileArtifact, model: Artifact, events: pl.DataFram
     return changed, unit, item
 
 
-def config_from_file(path: Path | None) -> ProfileConfig:
-    """A ProfileConfig from TOML (a ``[profiles]`` table or top-level keys) or JSON."""
-    if path is None:
-        return ProfileConfig()
+def _read_config(path: Path) -> dict:
     import tomllib
 
     text = path.read_text()
-    values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    return ProfileConfig.from_dict(values.get("profiles", values), str(path))
+    return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+
+
+def config_from_file(path: Path | None) -> ProfileConfig:
+    """A ProfileConfig from TOML (a ``[profiles]`` table or top-level keys) or JSON; a
+    ``[colisten]`` table beside it is :func:`colisten_from_file`'s."""
+    if path is None:
+        return ProfileConfig()
+    values = _read_config(path)
+    values = values.get("profiles", {k: v for k, v in values.items() if k != "colisten"})
+    return ProfileConfig.from_dict(values, str(path))
+
+
+def colisten_from_file(path: Path | None) -> CoListenConfig:
+    """The co-listening settings of a profiles config file (its ``[colisten]`` table)."""
+    if path is None:
+        return CoListenConfig()
+    return CoListenConfig.from_dict(_read_config(path).get("colisten", {}), f"{path} [colisten]")

@@ -39,7 +39,7 @@ from pipelines.batch import (
     write_user_partitions,
 )
 from pipelines.logs import _log_files
-from pipelines.profiling import build_from_logs
+from pipelines.profiling import build_from_logs, learn_colisten
 from pipelines.readers import read_playlists, write_dataset
 from pipelines.readers.core import _Sink
 from pipelines.report import write_report
@@ -256,10 +256,12 @@ def profiles(ctx: StepContext) -> dict:
                                         unit_vectors=unit, config=cfg))
     ctx.on_stage("indexing users")
     index = build_user_index(state)
+    ctx.on_stage("learning co-listening")
+    colisten = learn_colisten(model, state)
     entry = {"kind": "build", "engine": ctx.engine.name, "logs": str(logs.absolute()),
              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     save_profiles(target, state, index, model=model_reference(model), history=[entry],
-                  unmatched=merge_unmatched([]), quarantine=[])
+                  unmatched=merge_unmatched([]), quarantine=[], colisten=colisten)
     has_vector = np.linalg.norm(unit, axis=1) > 0
     return {"events_used": int(state.pairs.events[has_vector[state.pairs.item]].sum()),
             "users": len(state), "users_with_profile": int(state.has_profile.sum()),
@@ -284,7 +286,7 @@ def recommend(ctx: StepContext) -> dict:
     ctx.on_stage(f"top {batch.k} for {int(state.has_profile.sum()):,} users")
     results = ctx.engine.map(recommend_partition, parts, items=items, known=known,
                              song_ids=model.catalog.songs["song_id"], k=batch.k,
-                             batch_size=batch.batch_size)
+                             batch_size=batch.batch_size, colisten=store.colisten)
     shutil.rmtree(scratch)
     users = sum(r["users"] for r in results)
     return {"users": users, "users_without_profile": len(state) - users, "k": batch.k,

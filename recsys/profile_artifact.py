@@ -17,6 +17,8 @@ index, tied to the model artifact it was built from.
     index.faiss, index.json  the user index (recsys.index.VectorIndex)
     unmatched.parquet      song keys of events the catalogue did not have, with event counts
     quarantine.jsonl       bad rows set aside, with reasons (when there were any)
+    colisten.npz, colisten.json  the co-listening model (`recsys.colisten`), learnt by a build
+                           and kept by updates
     exclusions.json        what users excluded from their taste profile (`recsys.exclusions`);
                            not in the manifest's files: it changes between builds
 
@@ -43,6 +45,7 @@ from recsys.artifact import (
     package_versions,
     read_manifest,
 )
+from recsys.colisten import CoListening
 from recsys.exclusions import publishing_keeping_exclusions
 from recsys.growable import load_npy_with_room, with_room
 from recsys.index import VectorIndex
@@ -65,6 +68,7 @@ class ProfileArtifact:
     user_index: VectorIndex
     unmatched: pl.DataFrame
     quarantine: list[str]  # JSON Lines of every bad row set aside so far
+    colisten: CoListening | None = None  # None: built before co-listening existed
 
     @property
     def model_path(self) -> Path:
@@ -101,6 +105,7 @@ def save_profiles(
     history: list[dict],
     unmatched: pl.DataFrame,
     quarantine: list[str],
+    colisten: CoListening | None = None,
 ) -> Path:
     """Write a complete profiles folder and publish it atomically at `target`, keeping the
     exclusions of the folder it replaces (`recsys.exclusions`).
@@ -115,6 +120,8 @@ def save_profiles(
         All unmatched song keys so far (:func:`merge_unmatched`).
     quarantine : list of str
         All quarantined rows so far, as JSON Lines.
+    colisten : CoListening, optional
+        The co-listening model (a build learns it, an update keeps the loaded one).
     """
     with publishing_keeping_exclusions(target) as staging:
         pl.DataFrame({"user_id": state.users, "last_ts": state.last_ts,
@@ -135,6 +142,8 @@ def save_profiles(
         np.save(staging / "interest_vectors.npy", interests.vectors[order])
         np.save(staging / "song_clusters.npy", state.clusters)
         user_index.save(staging)
+        if colisten is not None:
+            colisten.save(staging)
         unmatched.write_parquet(staging / "unmatched.parquet")
         (staging / "config.json").write_text(json.dumps(state.config.to_dict(), indent=2) + "\n")
         if quarantine:
@@ -209,7 +218,8 @@ def load_profiles(path: str | Path, verify: bool = True) -> ProfileArtifact:
     quarantine_file = path / "quarantine.jsonl"
     quarantine = quarantine_file.read_text().splitlines() if quarantine_file.is_file() else []
     return ProfileArtifact(path, manifest, state, VectorIndex.load(path),
-                           pl.read_parquet(path / "unmatched.parquet"), quarantine)
+                           pl.read_parquet(path / "unmatched.parquet"), quarantine,
+                           CoListening.load(path))
 
 
 def load_model_for(profiles: ProfileArtifact, verify: bool = True) -> Artifact:

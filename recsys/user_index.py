@@ -4,12 +4,15 @@
     taste.recommend("alice", k=10, diversity=0.3)   # songs near alice's profile, with "because"
     taste.similar_users("alice", k=10)              # users whose profiles are closest
 
-Recommendations are the songs the profile scores highest (`recsys.profiles.item_space`: by
-default the profile against song2vec's output vectors), or with ``interests`` the blend of the
-user's interests that `recsys.profiles.profile_scores` computes, without what the user already
+Recommendations are the songs with the highest taste score: co-listening's (`recsys.colisten`:
+what the songs a user played predict, learnt from playlists and listeners) blended with the
+profile's (`recsys.profiles.item_space`: by default the profile against song2vec's output
+vectors; with ``interests`` the best over the user's interests), without what the user already
 heard unless asked, optionally re-ranked for diversity by maximal marginal relevance (MMR), each
-explained by the liked song the user played that is closest to it. Songs a user excluded from
-their taste profile (`recsys.exclusions`) are never recommended to them nor cited.
+explained by the played song that adds the most to its co-listening score, or else the liked
+song closest to it. Profiles built without co-listening are scored by the profile alone. Songs
+a user excluded from their taste profile (`recsys.exclusions`) are never recommended to them
+nor cited.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from recsys.catalog import Catalog
+from recsys.colisten import CoListening, blend, user_evidence
 from recsys.index import IndexConfig, VectorIndex
 from recsys.profiles import (
     Pairs,
@@ -57,6 +61,14 @@ def update_user_index(index: VectorIndex, state: ProfileState, rows: np.ndarray)
     keep = rows[usable]
     if len(keep):
         index.add([i for i, ok in zip(ids, usable, strict=True) if ok], state.profile_of(keep))
+
+
+def top_songs(scores: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the k best finite scores, best first (ties: the lower index first)."""
+    finite = np.flatnonzero(np.isfinite(scores))
+    if len(finite) > k:
+        finite = finite[np.argpartition(-scores[finite], k - 1)[:k]]
+    return finite[np.lexsort((finite, -scores[finite]))]
 
 
 def mmr(candidates: np.ndarray, relevance: np.ndarray, unit_vectors: np.ndarray, k: int,
@@ -100,22 +112,24 @@ class TasteRecommender:
     excluded : dict of int to int array, optional
         The catalogue indices each user row excluded from their taste profile
         (`recsys.exclusions`): never recommended to them, never a "because", never in common.
+    colisten : CoListening, optional
+        The profiles' co-listening model; without it the profile alone scores.
     """
 
     def __init__(self, state: ProfileState, catalog: Catalog, unit_vectors: np.ndarray,
                  output_vectors: np.ndarray | None = None,
                  user_index: VectorIndex | None = None,
-                 excluded: dict[int, np.ndarray] | None = None) -> None:
+                 excluded: dict[int, np.ndarray] | None = None,
+                 colisten: CoListening | None = None) -> None:
         self.state, self.catalog, self.unit_vectors = state, catalog, unit_vectors
         self.excluded = excluded if excluded is not None else {}
+        self.colisten = colisten
         self.known = np.linalg.norm(unit_vectors, axis=1) > 0
         self.song_ids = catalog.song_ids
-        rows = np.flatnonzero(self.known & ~catalog.placeholder)  # placeholders: never
-        items = item_space(state.config, unit_vectors, output_vectors,
-                           song_popularity(state, len(catalog)))
-        # Raw inner products: the scoring vectors carry the scale (output norms, the prior).
-        self.song_index = VectorIndex.build([self.song_ids[i] for i in rows], items[rows],
-                                            IndexConfig(metric="ip"))
+        self.servable = self.known & ~catalog.placeholder  # placeholders: never
+        self.among = np.flatnonzero(self.servable)
+        self.items = item_space(state.config, unit_vectors, output_vectors,
+                                song_popularity(state, len(catalog)))
         self.user_index = user_index if user_index is not None else build_user_index(state)
 
     def row(self, user_id: str) -> int:
@@ -152,31 +166,23 @@ class TasteRecommender:
         -------
         list of dict
             ``{"song_id", "title", "artist", "score", "because"}``; ``because`` is the played
-            song closest to the recommendation (``{"song_id", "title", "artist"}``) or None.
+            song that adds the most to the recommendation's co-listening score, or else the
+            liked song closest to it (``{"song_id", "title", "artist"}``), or None.
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         row = self.row(user_id)
         self._require_profile(user_id, row)
         played = self.kept_pairs(row)  # excluded songs are left out even with include_played
-        exclude = {self.song_ids[i] for i in played.item} if exclude_played else set()
-        exclude.update(self.song_ids[i] for i in self.excluded.get(row, ()))
-        if interests:
-            vectors, prior = interest_queries(self.state, row)
-        else:
-            vectors, prior = self.state.profile_of(row), np.zeros(1, np.float32)
+        scores = self.scores(row, interests)
+        if exclude_played:
+            scores[played.item] = -np.inf
+        scores[self.excluded.get(row, [])] = -np.inf
         pool = k if diversity == 0 else max(4 * k, 50)
-        # The union of each interest's top `pool` holds the exact top `pool` of the blend
-        # (best over interests of score + prior), so per-interest FAISS searches suffice.
-        found, scores = self.song_index.search(as_queries(vectors), pool, exclude=exclude)
-        best: dict[str, float] = {}
-        for ids, values, bonus in zip(found, scores, prior, strict=True):
-            for song, value in zip(ids, values, strict=True):
-                best[song] = max(best.get(song, -np.inf), float(value + bonus))
-        ranked = sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:pool]
+        ranked = [(int(i), float(scores[i])) for i in top_songs(scores, pool)]
         if not ranked:
             return []
-        candidates = self.catalog.encode([s for s, _ in ranked])
+        candidates = np.asarray([i for i, _ in ranked], np.int64)
         relevance = np.asarray([v for _, v in ranked])
         if diversity:
             # Scores have the scale of the scoring vectors; MMR weighs them against cosines.
@@ -186,6 +192,22 @@ class TasteRecommender:
         else:
             picks = np.arange(min(k, len(ranked)))
         return [self._row(int(candidates[p]), relevance[p], played) for p in picks]
+
+    def scores(self, row: int, interests: bool = False) -> np.ndarray:
+        """Every song's taste score for a user row (-inf: never recommended), played songs
+        included: co-listening blended with the profile, or the profile alone."""
+        if interests:
+            vectors, prior = interest_queries(self.state, row)
+        else:
+            vectors, prior = self.state.profile_of(row), np.zeros(1, np.float32)
+        # The best over interests of score + prior (one row without interests).
+        profile = (as_queries(vectors) @ self.items.T + prior[:, None]).max(axis=0)
+        profile[~self.servable] = -np.inf
+        if self.colisten is None:
+            return profile
+        items, evidence = user_evidence(self.kept_pairs(row), self.state.config)
+        return blend(self.colisten.scores(items, evidence), profile, self.among,
+                     self.colisten.config.profile_weight)
 
     def kept_pairs(self, row: int) -> Pairs:
         """A user's (user, song) pairs less the songs they excluded."""
@@ -200,11 +222,16 @@ class TasteRecommender:
         return row
 
     def _because(self, item: int, played: Pairs) -> dict | None:
-        """The positively weighted played song closest to `item`."""
+        """The played song adding the most to `item`'s co-listening score, or else the
+        positively weighted played song closest to it."""
         liked = played.item[(saturate(played.evidence, self.state.config) > 0)
                             & self.known[played.item]]
         if not len(liked):
             return None
+        if self.colisten is not None:
+            reason = self.colisten.reason(item, *user_evidence(played, self.state.config))
+            if reason is not None:
+                return self.catalog.describe(reason)
         closest = int(liked[np.argmax(self.unit_vectors[liked] @ self.unit_vectors[item])])
         return self.catalog.describe(closest)
 

@@ -135,7 +135,10 @@ def test_update_equals_a_full_build(model, listeners, tmp_path):
     second += [e for u in users[30:] for e in as_events(u, listeners[u])]
     a = write_csv(tmp_path / "a.csv", first)
     b = write_csv(tmp_path / "b.csv", second)
-    run("profiles", "build", "--logs", a, "--model", model, "--out", tmp_path / "inc")
+    # Profiles alone: an update keeps the co-listening model its build learnt (a rebuild
+    # relearns it), see test_co_listening_finds_what_the_profile_cannot.
+    alone = ("--colisten-songs", "0")
+    run("profiles", "build", "--logs", a, "--model", model, "--out", tmp_path / "inc", *alone)
     report = out_json(run("profiles", "update", "--logs", b, "--profiles", tmp_path / "inc",
                           "--json"))
     assert (report["users_updated"], report["users_new"], report["users"]) == (40, 10, 40)
@@ -143,7 +146,8 @@ def test_update_equals_a_full_build(model, listeners, tmp_path):
     both.mkdir()
     a.rename(both / "a.csv")
     b.rename(both / "b.csv")
-    run("profiles", "build", "--logs", both, "--model", model, "--out", tmp_path / "full")
+    run("profiles", "build", "--logs", both, "--model", model, "--out", tmp_path / "full",
+        *alone)
     for user in (users[0], users[35]):
         args = ("recommend", "--user", user, "--k", "10", "--json")
         inc = out_json(run(*args, "--profiles", tmp_path / "inc"))
@@ -184,3 +188,39 @@ def test_unknown_user_and_a_retrained_model_are_reported(built, tmp_path):
     assert "rebuild the profiles" in result.stderr
     result = run("recommend", "--profiles", tmp_path, "--user", "x", code=2)
     assert "not a songspace profiles folder" in result.stderr
+
+
+def test_co_listening_finds_what_the_profile_cannot(model, splits, tmp_path):
+    """Twenty listeners play two songs far apart in song2vec's space together; a new listener
+    of the first is recommended the second because of it, which the profile alone does not
+    do. An update keeps the co-listening model of the build."""
+    from recsys.artifact import load_artifact
+
+    artifact = load_artifact(model)
+    vectors = artifact.model.input_vectors
+    known = [i for i in range(len(artifact.catalog)) if artifact.model.trained[i]
+             and not artifact.catalog.placeholder[i]]
+    first = known[0]
+    unit = vectors / (1e-9 + (vectors ** 2).sum(axis=1, keepdims=True) ** 0.5)
+    second = min(known[1:], key=lambda i: float(unit[i] @ unit[first]))
+    ids = artifact.catalog.song_ids
+    fans = [e for n in range(20) for e in as_events(f"fan{n}", [ids[first], ids[second]])]
+    logs = write_csv(tmp_path / "logs.csv", fans + as_events("newcomer", [ids[first]]))
+
+    def recommended(folder: Path, *options: str) -> list[dict]:
+        run("profiles", "build", "--logs", logs, "--model", model, "--out", folder, *options)
+        return out_json(run("recommend", "--profiles", folder, "--user", "newcomer", "--k",
+                            "10", "--json"))
+
+    blended = recommended(tmp_path / "blended")
+    alone = recommended(tmp_path / "alone", "--colisten-songs", "0")
+    assert ids[second] not in [r["song_id"] for r in alone]
+    assert blended[0]["song_id"] == ids[second]
+    assert blended[0]["because"]["song_id"] == ids[first]
+    assert (tmp_path / "blended" / "colisten.npz").is_file()
+    assert not (tmp_path / "alone" / "colisten.npz").exists()
+
+    learnt = (tmp_path / "blended" / "colisten.npz").read_bytes()
+    more = write_csv(tmp_path / "more.csv", as_events("later", [ids[second]]))
+    run("profiles", "update", "--logs", more, "--profiles", tmp_path / "blended")
+    assert (tmp_path / "blended" / "colisten.npz").read_bytes() == learnt
