@@ -26,10 +26,8 @@ class Instrument:
 INSTRUMENTS: dict[str, Instrument] = {
     "piano": Instrument(0, "keyboard", 21, 108),
     "electric piano": Instrument(4, "keyboard", 28, 103),
-    "harpsichord": Instrument(6, "keyboard", 29, 89),
     "vibraphone": Instrument(11, "mallets", 53, 89),
     "marimba": Instrument(12, "mallets", 45, 96),
-    "organ": Instrument(16, "organ", 36, 96),
     "rock organ": Instrument(18, "organ", 36, 96),
     "church organ": Instrument(19, "organ", 24, 96),
     "accordion": Instrument(21, "organ", 53, 89),
@@ -159,7 +157,7 @@ STYLES: dict[str, Style] = {
         melody=("piano",), chords=("piano",), bass=(), comping="arpeggio", bass_line="root",
         tempi=("slow", "medium"), bpm=(60, 96), minor_share=0.6, room=(0.8, 1.6)),
     "jazz": Style(
-        melody=("alto sax", "tenor sax", "trumpet", "muted trumpet", "vibraphone",
+        melody=("alto sax", "tenor sax", "trumpet", "muted trumpet", "trombone", "vibraphone",
                 "jazz guitar", "clarinet"),
         chords=("piano", "jazz guitar"), bass=("upright bass",), comping="shell",
         bass_line="walking", drums=("swing",), kits=("jazz", "brush"),
@@ -182,7 +180,8 @@ STYLES: dict[str, Style] = {
         drums=("four on the floor",), kits=("electronic", "808"), tempi=("medium", "fast"),
         bpm=(118, 140), minor_share=0.8, room=(0.3, 0.9)),
     "lo-fi hip hop": Style(
-        melody=("electric piano", "vibraphone", "jazz guitar", "flute"),
+        melody=("electric piano", "vibraphone", "jazz guitar", "clean electric guitar",
+                "flute"),
         chords=("electric piano",), bass=("electric bass", "fretless bass"), comping="block",
         bass_line="root fifth", drums=("boom bap",), kits=("standard", "808", "brush"),
         tempi=("slow", "medium"), bpm=(66, 92), minor_share=0.6, swing=0.55, sevenths=True,
@@ -193,16 +192,17 @@ STYLES: dict[str, Style] = {
         drums=("train beat",), kits=("standard", "brush"), tempi=("medium", "fast"),
         bpm=(90, 160), minor_share=0.15, room=(0.3, 0.8), drum_share=0.7),
     "orchestral": Style(
-        melody=("french horn", "trumpet", "flute", "oboe", "violin"), chords=("strings",),
+        melody=("french horn", "trumpet", "flute", "oboe", "violin"),
+        chords=("strings", "pizzicato strings"),
         bass=("contrabass", "cello"), comping="block", bass_line="root",
         pad=("brass section", "timpani"), tempi=("slow", "medium", "fast"), bpm=(60, 150),
         room=(1.2, 2.2), progressions="classical"),
     "ambient": Style(
-        melody=("kalimba", "vibraphone", "flute", "piano", "harp"),
+        melody=("kalimba", "vibraphone", "marimba", "flute", "piano", "harp"),
         chords=("warm pad", "synth pad", "halo pad"), bass=(), comping="block",
         bass_line="root", tempi=("slow",), bpm=(60, 84), minor_share=0.5, room=(2.0, 3.5)),
     "folk": Style(
-        melody=("flute", "recorder", "violin", "accordion"),
+        melody=("flute", "recorder", "pan flute", "violin", "accordion"),
         chords=("acoustic guitar", "nylon guitar"), bass=(), comping="arpeggio",
         bass_line="root", drums=("tambourine",), tempi=("slow", "medium", "fast"),
         bpm=(72, 150), minor_share=0.35, room=(0.4, 1.0), drum_share=0.4),
