@@ -147,16 +147,26 @@ def merge_states(parts: list[ProfileState]) -> ProfileState:
 # --------------------------------------------------------------------------------------------
 
 
-def write_user_partitions(state: ProfileState, folder: Path, partitions: int) -> list[Path]:
+def write_user_partitions(state: ProfileState, folder: Path, partitions: int,
+                          excluded: dict[int, np.ndarray] | None = None) -> list[Path]:
     """The users that have a profile, as Parquet partitions of ``user_id``, ``profile``
-    (float32 array), ``played`` (catalogue indices of the songs they have events for) and
-    ``evidence`` (each played song's saturated evidence, for co-listening)."""
+    (float32 array), ``played`` (catalogue indices of the songs they have events for, and of
+    those they excluded: neither is recommended) and ``evidence`` (each played song's
+    saturated evidence, for co-listening; 0 for excluded songs)."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = np.flatnonzero(state.has_profile)
     items, evidence = user_evidence(state.pairs, state.config)
-    played = (pl.DataFrame({"_row": state.pairs.user, "played": items,
-                            "evidence": evidence.astype(np.float32)})
-              .sort("_row", "played").group_by("_row", maintain_order=True)
+    pairs = pl.DataFrame({"_row": state.pairs.user.astype(np.int64), "played": items,
+                          "evidence": evidence.astype(np.float32)})
+    if excluded:
+        out = pl.DataFrame({
+            "_row": np.concatenate([np.full(len(s), r, np.int64) for r, s in excluded.items()]),
+            "played": np.concatenate(list(excluded.values())).astype(items.dtype),
+            "evidence": pl.Series([0.0] * sum(len(s) for s in excluded.values()),
+                                  dtype=pl.Float32)})
+        pairs = pl.concat([out, pairs.join(out.select("_row", "played"),
+                                           on=["_row", "played"], how="anti")])
+    played = (pairs.sort("_row", "played").group_by("_row", maintain_order=True)
               .agg("played", "evidence"))
     files = []
     for n, chunk in enumerate(np.array_split(rows, min(partitions, max(len(rows), 1)))):

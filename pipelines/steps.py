@@ -48,6 +48,7 @@ from pipelines.splits import split_dataset
 from pipelines.step import BadInput, Step, StepContext
 from pipelines.training import evaluate_artifact, evaluate_similar_artifact, train_song2vec
 from recsys.artifact import load_artifact
+from recsys.exclusions import AppliedExclusions
 from recsys.index import VectorIndex
 from recsys.profile_artifact import (
     load_model_for,
@@ -274,13 +275,15 @@ def recommend(ctx: StepContext) -> dict:
     model = load_model_for(store)
     state = store.state
     unit = song_space(model.model.input_vectors, model.model.trained, state.config)
+    # Users' exclusions, as `songspace recommend` applies them (profiles recomputed).
+    applied = AppliedExclusions(store.path, state, model.catalog, unit, store.user_index)
     items = item_space(state.config, unit, model.model.output_vectors,
                        song_popularity(state, len(model.catalog)))
     # Placeholder songs ("-" by "-") are never recommended.
     known = (np.linalg.norm(unit, axis=1) > 0) & ~model.catalog.placeholder
     ctx.on_stage("partitioning users")
     scratch = ctx.out / "users"
-    files = write_user_partitions(state, scratch, batch.partitions)
+    files = write_user_partitions(state, scratch, batch.partitions, applied.by_row)
     (ctx.out / "top").mkdir()
     parts = [{"file": str(f), "out": str(ctx.out / "top" / f.name)} for f in files]
     ctx.on_stage(f"top {batch.k} for {int(state.has_profile.sum()):,} users")
