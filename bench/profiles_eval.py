@@ -9,15 +9,16 @@
    user) and the other 20% are to be found; the history's play counts are the evidence.
 
 Every model ranks the whole candidate set (songs, or mapped artists) minus the history:
-the single-mean profile, the multi-interest profile (interests blended), popularity (fitted on
-train playlists / history users), implicit's ALS fitted on the same histories (folded in for
-held-out playlists; binary and play-count confidence for HetRec), and, for yes.com, song2vec's
-own next-song scoring as a reference. A third, smaller run pairs held-out playlists into
-users with two tastes, the case multi-interest profiles are for. Metrics: HitRate@10 (a future
-item in the top 10), Recall@50 (share of the future found in the top 50), NDCG@10 (binary
-relevance). Choices of the
-profile settings were checked on the validation split (yes.com) and another hold-out seed
-(HetRec) first: see ``ablations`` in the output.
+the default taste recommendations (co-listening, `recsys.colisten`, learnt as `profiles build`
+learns it, blended with the profile), co-listening alone, the single-mean profile, the
+multi-interest profile (interests blended), popularity (fitted on train playlists / history
+users), implicit's ALS fitted on the same histories (folded in for held-out playlists; binary
+and play-count confidence for HetRec), and, for yes.com, song2vec's own next-song scoring as a
+reference. A third, smaller run pairs held-out playlists into users with two tastes, the case
+multi-interest profiles are for. Metrics: HitRate@10 (a future item in the top 10), Recall@50
+(share of the future found in the top 50), NDCG@10 (binary relevance). Choices of the settings
+were checked on the validation split (yes.com) and another hold-out seed (HetRec) first: see
+``colisten_validation`` and ``ablations`` in the output.
 
     python bench/profiles_eval.py [--data ../shared/data] [--out bench/results/profiles_eval.json]
 """
@@ -37,6 +38,7 @@ import polars as pl
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pipelines.profiling import learn_colisten  # noqa: E402
 from pipelines.readers import read_playlists  # noqa: E402
 from pipelines.splits import split_dataset  # noqa: E402
 from pipelines.training import train_song2vec  # noqa: E402
@@ -44,6 +46,13 @@ from recsys.artifact import Artifact, load_artifact  # noqa: E402
 from recsys.base import top_k  # noqa: E402
 from recsys.baselines import ALS, Popularity  # noqa: E402
 from recsys.catalog import normalise_text  # noqa: E402
+from recsys.colisten import (  # noqa: E402
+    CoListenConfig,
+    CoListening,
+    blend,
+    liked_rows,
+    user_evidence,
+)
 from recsys.profiles import (  # noqa: E402
     Pairs,
     ProfileConfig,
@@ -86,6 +95,27 @@ def mask(scores: np.ndarray, histories: list[np.ndarray]) -> np.ndarray:
     rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
     scores[rows, np.concatenate(histories)] = -np.inf
     return scores
+
+
+def taste_results(state: ProfileState, colisten: CoListening, items: np.ndarray,
+                  known: np.ndarray, histories: list[np.ndarray], futures: list[np.ndarray]
+                  ) -> dict:
+    """The default taste recommendations (co-listening blended with the single-mean profile,
+    as `recsys.user_index.TasteRecommender` scores them) and co-listening alone."""
+    from scipy import sparse
+
+    rows = np.arange(len(state))
+    profile = profile_scores(state, rows, items, known)
+    songs, evidence = user_evidence(state.pairs, state.config)
+    matrix = sparse.csr_matrix((evidence.astype(np.float32), (state.pairs.user, songs)),
+                               shape=profile.shape)
+    together = colisten.batch_scores(matrix)
+    among = np.flatnonzero(known)
+    return {
+        "taste (default: co-listening + profile)": heldout_metrics(mask(blend(
+            together, profile, among, colisten.config.profile_weight), histories), futures),
+        "co-listening alone": heldout_metrics(mask(blend(together, profile, among, 0.0),
+                                                   histories), futures)}
 
 
 def profile_results(state: ProfileState, unit: np.ndarray, output: np.ndarray | None,
@@ -162,9 +192,17 @@ def yes_profiles(artifact: Artifact, users, histories, config: ProfileConfig):
 
 
 def evaluate_yes(artifact: Artifact, playlists: pl.DataFrame, configs: dict[str, ProfileConfig],
-                 baselines: bool) -> dict:
+                 baselines: bool, colisten: CoListenConfig | None = CoListenConfig()) -> dict:
     users, histories, futures = yes_users(artifact, playlists)
     results = {}
+    if colisten is not None:
+        state, unit = yes_profiles(artifact, users, histories, ProfileConfig())
+        n = len(artifact.catalog)
+        items = item_space(state.config, unit, artifact.model.output_vectors,
+                           song_popularity(state, n))
+        results.update(taste_results(state, learn_colisten(artifact, state, colisten), items,
+                                     artifact.model.trained & ~artifact.catalog.placeholder,
+                                     histories, futures))
     for name, config in configs.items():
         state, unit = yes_profiles(artifact, users, histories, config)
         found = profile_results(state, unit, artifact.model.output_vectors, histories, futures)
@@ -289,8 +327,19 @@ def count_als(histories, weights, n_items: int, seed: int = 0) -> np.ndarray:
 
 
 def evaluate_hetrec(folder: Path, artifact: Artifact, configs: dict[str, ProfileConfig],
-                    seed: int, baselines: bool) -> dict:
+                    seed: int, baselines: bool,
+                    colisten: CoListenConfig | None = CoListenConfig()) -> dict:
     results: dict = {}
+    if colisten is not None:
+        # Artists have no output vectors: the profile is the cosine one with the prior.
+        config = HETREC_CONFIGS_DEFAULT
+        artists, vectors = artist_space(artifact, config)
+        users, histories, weights, futures, stats = hetrec_split(folder, artists, seed)
+        state = hetrec_profiles(users, histories, weights, vectors, config)
+        items = item_space(config, vectors, None, song_popularity(state, len(artists)))
+        learnt = CoListening.fit(liked_rows(state), len(artists), colisten)
+        results.update(taste_results(state, learnt, items, np.ones(len(artists), bool),
+                                     histories, futures))
     for name, config in configs.items():
         artists, vectors = artist_space(artifact, config)
         users, histories, weights, futures, stats = hetrec_split(folder, artists, seed)
@@ -325,6 +374,7 @@ HETREC_CONFIGS = {
     "profile cosine": {"scoring": "cosine"},
     "profile cosine + popularity prior 0.2": {"scoring": "cosine", "popularity_prior": 0.2},
 }
+HETREC_CONFIGS_DEFAULT = ProfileConfig(scoring="cosine", popularity_prior=0.2)
 # Checked on yes.com's validation split and a second HetRec hold-out (seed 1) before the runs
 # above; each changes one setting of the row it starts from.
 ABLATIONS: dict[str, tuple[dict, dict]] = {
@@ -353,10 +403,10 @@ def ablations(artifact: Artifact, valid: pl.DataFrame, hetrec: Path) -> dict:
     for name, (yes_change, hetrec_change) in ABLATIONS.items():
         row = {
             "yes.com valid": evaluate_yes(artifact, valid, configs(YES_CONFIGS, yes_change),
-                                          baselines=False),
+                                          baselines=False, colisten=None),
             "hetrec seed 1": evaluate_hetrec(hetrec, artifact,
                                              configs(HETREC_CONFIGS, hetrec_change), seed=1,
-                                             baselines=False)["models"],
+                                             baselines=False, colisten=None)["models"],
         }
         out[name] = row
         print(f"ablation {name}", file=sys.stderr)
@@ -365,6 +415,25 @@ def ablations(artifact: Artifact, valid: pl.DataFrame, hetrec: Path) -> dict:
                 print(f"  {part:14s} {model:55s} hr@10 {m['hr@10']:.4f} "
                       f"recall@50 {m['recall@50']:.4f} ndcg@10 {m['ndcg@10']:.4f}",
                       file=sys.stderr)
+    return out
+
+
+# Co-listening settings checked on the same validation data (l2, profile weight).
+COLISTEN_CHOICES = {f"l2 {l2:g}, profile weight {w:g}": CoListenConfig(l2=l2, profile_weight=w)
+                    for l2 in (100.0, 200.0) for w in (0.2, 0.5)}
+
+
+def colisten_validation(artifact: Artifact, valid: pl.DataFrame, hetrec: Path) -> dict:
+    out = {}
+    for name, choice in COLISTEN_CHOICES.items():
+        row = {"yes.com valid": evaluate_yes(artifact, valid, {}, False, choice),
+               "hetrec seed 1": evaluate_hetrec(hetrec, artifact, {}, 1, False,
+                                                choice)["models"]}
+        out[name] = row
+        for part, results in row.items():
+            m = results["taste (default: co-listening + profile)"]
+            print(f"colisten {name:30s} {part:14s} hr@10 {m['hr@10']:.4f} "
+                  f"ndcg@10 {m['ndcg@10']:.4f}", file=sys.stderr)
     return out
 
 
@@ -382,25 +451,35 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" /
                         "profiles_eval.json")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--no-ablations", action="store_true",
+                        help="Leave out the checks of settings on the validation data.")
+    parser.add_argument("--colisten-only", action="store_true",
+                        help="Of those checks, run only co-listening's.")
+    parser.add_argument("--skip-mixed", action="store_true",
+                        help="Leave out the two-tastes-per-user run.")
     args = parser.parse_args()
     started = time.perf_counter()
     artifact, parts = yes_model(args.data / "yes_playlists" / "yes_big", args.cache, args.seed)
     hetrec = args.data / "hetrec2011_lastfm_2k"
     report: dict = {"config": ProfileConfig().to_dict(), "seed": args.seed}
     if not args.no_ablations:
-        report["ablations"] = ablations(artifact, parts["valid"].playlists, hetrec)
+        report["colisten_validation"] = colisten_validation(artifact, parts["valid"].playlists,
+                                                            hetrec)
+        if not args.colisten_only:
+            report["ablations"] = ablations(artifact, parts["valid"].playlists, hetrec)
     report["yes_com"] = evaluate_yes(artifact, parts["test"].playlists,
                                      configs(YES_CONFIGS, {}), baselines=True)
     report["hetrec"] = evaluate_hetrec(hetrec, artifact, configs(HETREC_CONFIGS, {}), args.seed,
                                        baselines=True)
-    report["yes_com_mixed"] = evaluate_mixed(artifact, parts["test"].playlists, args.seed)
+    if not args.skip_mixed:
+        report["yes_com_mixed"] = evaluate_mixed(artifact, parts["test"].playlists, args.seed)
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print("yes.com playlists as users (test split)\n" + table(report["yes_com"]))
     print("\nHetRec Last.fm 2K (artists)\n" + table(report["hetrec"]["models"]))
-    print("\nyes.com, two playlists per user (test split)\n" + table(report["yes_com_mixed"]))
+    if "yes_com_mixed" in report:
+        print("\nyes.com, two playlists per user (test split)\n" + table(report["yes_com_mixed"]))
     print(json.dumps(report["hetrec"]["data"]))
 
 

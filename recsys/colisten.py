@@ -51,7 +51,7 @@ class CoListenConfig(Settings):
 
     max_songs: int = 10_000
     min_listeners: int = 3
-    l2: float = 200.0
+    l2: float = 100.0
     keep: int = 200
     profile_weight: float = 0.5
 
