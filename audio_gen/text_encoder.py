@@ -195,6 +195,13 @@ class _CachedEncoder:
             parts.append(item)
         return TextEmbedding.cat(parts)
 
+    @torch.inference_mode()
+    def pooled(self, texts: list[str]) -> torch.Tensor:
+        """The pooled vectors of a batch of texts, (B, D) float32, bypassing the cache: for
+        embedding many distinct texts once (a song catalogue), where caching token states
+        would only cost memory."""
+        return self._encode_batch(list(texts)).pooled
+
 
 class TransformerTextEncoder(_CachedEncoder):
     """A frozen Hugging Face transformer encoder loaded from a local folder.

@@ -10,6 +10,8 @@
     playlists.parquet    the training playlists, so baselines and evaluation can refit on them
     metrics.json         training history (loss and songs/s per epoch), timings
     quarantine.jsonl     rows of the input that were set aside, with reasons (if any)
+    song_text.json/.npz  the songs' text embeddings and the map into song2vec's space that
+                         estimates vectors for songs without one (`recsys.song_text`; if fitted)
 
 An artifact is written to a temporary sibling folder and renamed into place in one step, so a
 reader sees either the old complete artifact or the new complete one, never a half-written one.
@@ -34,6 +36,8 @@ from recsys.base import Recommender
 from recsys.catalog import Catalog
 from recsys.next_song import artist_codes, load_next_song, save_next_song
 from recsys.song2vec import Song2Vec
+from recsys.song_text import FILES as SONG_TEXT_FILES
+from recsys.song_text import SongText
 
 FORMAT = "songspace.song2vec"
 FORMAT_VERSION = 1
@@ -87,6 +91,12 @@ class Artifact:
         return readable(self.path, lambda folder: load_next_song(
             folder, self.model, self.training_sentences, len(self.catalog), self.artists))
 
+    @cached_property
+    def song_text(self) -> SongText | None:
+        """The songs' text embeddings and the text map (None when trained without them),
+        loaded on first use."""
+        return readable(self.path, SongText.load)
+
 
 def save_artifact(
     target: str | Path,
@@ -99,12 +109,15 @@ def save_artifact(
     quarantine_file: Path | None = None,
     report: dict | None = None,
     next_song: dict[str, Recommender] | None = None,
+    song_text: SongText | None = None,
 ) -> Path:
     """Write a complete artifact and publish it atomically at `target` (with the learned
-    next-song models, when given)."""
+    next-song models and the song text, when given)."""
     with publishing(target) as staging:
         files = model.save(staging)
         files += save_next_song(next_song or {}, staging)
+        if song_text is not None:
+            files += song_text.save(staging)
         catalog.songs.write_parquet(staging / "songs.parquet")
         playlists.write_parquet(staging / "playlists.parquet")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -129,6 +142,25 @@ def save_artifact(
             "metrics": metrics,
             "files": {name: sha256_file(staging / name) for name in files},
         }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return Path(target)
+
+
+def add_song_text(artifact: Artifact, song_text: SongText, target: str | Path) -> Path:
+    """Publish a copy of `artifact` at `target` (which may be its own folder, replaced
+    atomically) holding `song_text` in place of any it had; its metrics (``metrics.json`` and
+    the manifest's) gain the text map's summary, and the manifest's file table the new
+    files."""
+    manifest = json.loads(json.dumps(artifact.manifest))
+    files = {n: h for n, h in manifest["files"].items() if n not in SONG_TEXT_FILES}
+    metrics = {**manifest["metrics"], "text_map": song_text.summary()}
+    with publishing(target) as staging:
+        for name in files:
+            shutil.copyfile(artifact.path / name, staging / name)
+        (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        for name in (*song_text.save(staging), "metrics.json"):
+            files[name] = sha256_file(staging / name)
+        manifest.update(files=files, metrics=metrics)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     return Path(target)
 
