@@ -20,6 +20,7 @@ from recsys.generation import generate_playlist
 from recsys.index import IndexConfig, VectorIndex
 from recsys.next_song import artist_codes
 from recsys.song2vec import Song2Vec
+from recsys.song_text import with_estimates
 from recsys.tags import TagAxes
 from recsys.text_search import TextSearch
 
@@ -50,20 +51,27 @@ class SongSearch:
     def __init__(
         self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
         index_config: IndexConfig | None = None, continuation: Recommender | None = None,
+        estimated: np.ndarray | None = None,
     ) -> None:
         self.model, self.catalog = model, catalog
         # What `continue` ranks with: the two-stage ranker when the artifact holds one.
         self.continuation = continuation
         self.plays = np.asarray(plays, dtype=np.float64)
-        self.known = model.trained.copy()
+        # Songs whose vectors the text map estimated (`recsys.song_text.with_estimates`): they
+        # are searched and answered like the others, and marked wherever they show.
+        self.estimated = np.zeros(len(model.trained), bool) if estimated is None else estimated
+        self.known = model.trained | self.estimated
         ids = catalog.song_ids
         # Placeholders ("-" by "-") keep their vectors but are never an answer.
         known_rows = np.flatnonzero(self.known & ~catalog.placeholder)
         self.known_ids = [ids[i] for i in known_rows]
         config = index_config or IndexConfig()
-        # cosine over input vectors: songs played in the same company
-        self.song_index = VectorIndex.build(self.known_ids, model.input_vectors[known_rows],
-                                            config)
+        # cosine over input vectors: songs played in the same company. Learnt vectors only:
+        # estimated ones are averages of their kind and would crowd every cosine list (in
+        # input.output lists they are as rare as their estimated output vectors make them).
+        learnt_rows = np.flatnonzero(model.trained & ~catalog.placeholder)
+        self.song_index = VectorIndex.build([ids[i] for i in learnt_rows],
+                                            model.input_vectors[learnt_rows], config)
         # raw inner product with output vectors: "what comes next" (the dual-embedding view)
         self.next_index = VectorIndex.build(
             self.known_ids, model.output_vectors[known_rows],
@@ -75,7 +83,8 @@ class SongSearch:
             self._by_artist.setdefault(self.artists[i], []).append(ids[i])
         self.text = TextSearch(catalog.songs["title"].to_list(), self.artists, self.plays,
                                hidden=catalog.placeholder)
-        self.tags = TagAxes.fit(model.unit_inputs, catalog.songs["tags"].to_list(), self.known)
+        self.tags = TagAxes.fit(model.unit_inputs, catalog.songs["tags"].to_list(),
+                                model.trained)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, index_config: IndexConfig | None = None):
@@ -83,14 +92,20 @@ class SongSearch:
         plays = np.zeros(len(artifact.catalog))
         rows = artifact.catalog.encode(counts["song_id"].to_list())
         plays[rows[rows >= 0]] = counts["count"].to_numpy()[rows >= 0]
-        return cls(artifact.model, artifact.catalog, plays, index_config,
-                   continuation=artifact.next_song.get("songspace"))
+        model, estimated = artifact.model, None
+        if artifact.song_text is not None:  # songs without a vector get estimated ones
+            model, estimated = with_estimates(model, artifact.song_text, artifact.artists,
+                                              artifact.catalog.placeholder)
+        return cls(model, artifact.catalog, plays, index_config,
+                   continuation=artifact.next_song.get("songspace"), estimated=estimated)
 
     # -- naming songs -------------------------------------------------------------------------
     def describe(self, index: int, score: float | None = None) -> dict:
         row = self.catalog.describe(index)
         if score is not None:
             row["score"] = round(float(score), 4)
+        if self.estimated[index]:
+            row["estimated"] = True
         return row
 
     def resolve(self, query: str) -> Resolved:
