@@ -111,7 +111,9 @@ def song_table(title: str, rows: list[dict], extra: str | None = None) -> Table:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for n, row in enumerate(rows, 1):
         score = row.get("score")
-        cells = [str(n), row["title"], row["artist"]]
+        title = f"{escape(row['title'])} [dim](estimated)[/]" if row.get("estimated") else \
+            row["title"]
+        cells = [str(n), title, row["artist"]]
         if scored:
             cells.append("" if score is None else f"{score:.3f}")
         if extra:

@@ -9,7 +9,8 @@ import cli.models
 import cli.pipeline
 import cli.profiles
 import cli.search
-import cli.serve  # noqa: F401
+import cli.serve
+import cli.text  # noqa: F401
 from cli.audio import register as register_audio
 from cli.common import app
 

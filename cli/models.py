@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cli.audio import _torch as offline_torch
 from cli.common import (
     JsonOption,
     OnErrorOption,
@@ -27,6 +28,7 @@ from cli.common import (
 )
 from cli.profiles import build as build_profiles
 from cli.profiles import recommend
+from cli.text import TEXT_ENCODER_ENV, TEXT_ENCODER_HELP, embedding_progress, text_map_table
 from foundation.paths import DEFAULT_DATA
 from foundation.progress import console
 from pipelines.readers import read_playlists, write_dataset
@@ -44,6 +46,7 @@ from recsys.evaluation import METRICS
 from recsys.next_song import NextSongConfig
 from recsys.search import SongSearch
 from recsys.song2vec import Song2VecConfig, TrainingDataError
+from recsys.song_text import TextMapConfig
 
 
 def _on_error(value: str) -> OnError:
@@ -82,10 +85,11 @@ def _read(
     return dataset
 
 
-def _load_config(path: Path | None) -> tuple[dict, dict]:
-    """The song2vec settings and the [next_song] settings of a train config file."""
+def _load_config(path: Path | None) -> tuple[dict, dict, dict]:
+    """The song2vec settings, the [next_song] and the [text_map] settings of a train config
+    file."""
     if path is None:
-        return {}, {}
+        return {}, {}, {}
     try:
         text = path.read_text()
         values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
@@ -94,15 +98,18 @@ def _load_config(path: Path | None) -> tuple[dict, dict]:
     if not isinstance(values, dict):
         kind = type(values).__name__
         raise fail(f"{path}: expected a table (a JSON object) of song2vec settings, got a {kind}")
-    next_song = values.pop("next_song", {})
-    if not isinstance(next_song, dict):
-        raise fail(f"{path}, field 'next_song': expected a table of next-song settings")
+    extra = {name: values.pop(name, {}) for name in ("next_song", "text_map")}
+    for name, table in extra.items():
+        if not isinstance(table, dict):
+            raise fail(f"{path}, field '{name}': expected a table of "
+                       f"{name.replace('_', '-')} settings")
     tables = sorted(k for k, v in values.items() if k != "song2vec" and isinstance(v, dict))
     if ("song2vec" in values and len(values) > 1) or tables:
         unknown = ", ".join(tables or sorted(set(values) - {"song2vec"}))
         raise fail(f"{path}: unknown table(s) or key(s) {unknown}: expected a [song2vec] "
-                   "table (or song2vec settings at the top level) and a [next_song] table")
-    return values.get("song2vec", values), next_song
+                   "table (or song2vec settings at the top level), a [next_song] and a "
+                   "[text_map] table")
+    return values.get("song2vec", values), extra["next_song"], extra["text_map"]
 
 
 @contextmanager
@@ -205,13 +212,22 @@ def train(
     ranker_cases: Annotated[int | None, typer.Option(
         min=10, help="Train the next-song ranker on at most this many cases of the training "
         "playlists (default 100,000; fewer trains faster).")] = None,
+    text_map: Annotated[bool | None, typer.Option(
+        "--text-map/--no-text-map", help="Describe the songs with the text encoder and fit "
+        "the map into song2vec's space (default: on; a [text_map] table in --config sets it "
+        "too): songs without a vector get estimated ones, and `playlist` works. Off saves "
+        "the embedding time (about a minute per 5,000 songs on one thread).")] = None,
+    text_encoder: Annotated[str | None, typer.Option(
+        envvar=TEXT_ENCODER_ENV, help=f"{TEXT_ENCODER_HELP} Default: 'default', or the "
+        "[text_map] table's encoder.")] = None,
     songs: Annotated[Path | None, typer.Option(help="Catalogue file for plain formats.")] = None,
     on_error: OnErrorOption = "fail",
     json_output: JsonOption = False,
 ) -> None:
     """Train song2vec on playlists, then the two-stage next-song ranker behind `continue`
-    (settings: a [next_song] table in --config), and publish the model artifact."""
-    values, next_values = _load_config(config)
+    (settings: a [next_song] table in --config) and the text map (a [text_map] table), and
+    publish the model artifact."""
+    values, next_values, text_values = _load_config(config)
     if seed is not None:
         values.update(seed=seed, workers=1)
         next_values.setdefault("seed", seed)
@@ -221,21 +237,33 @@ def train(
         next_values["sequence_minutes"] = sequence_minutes
     if ranker_cases is not None:
         next_values["max_cases"] = ranker_cases
+    if text_map is not None:
+        text_values["enabled"] = text_map
+    if text_encoder is not None:
+        text_values["encoder"] = text_encoder
     try:
         cfg = Song2VecConfig.from_dict(values, str(config or "settings"))
         next_cfg = NextSongConfig.from_dict(next_values, str(config or "settings"))
+        text_cfg = TextMapConfig.from_dict(text_values, str(config or "settings"))
     except (TypeError, ValueError) as error:
         raise fail(str(error)) from None
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
+    if text_cfg.enabled:
+        offline_torch(cfg.threads)
     try:
-        with epoch_progress(cfg.epochs) as on_epoch, _stages() as on_stage:
+        with epoch_progress(cfg.epochs) as on_epoch, _stages() as on_stage, \
+                embedding_progress() as on_text:
             path, metrics = train_song2vec(
                 dataset, cfg, out, source=str(playlists.absolute()), on_epoch=on_epoch,
-                next_song=next_cfg, on_stage=on_stage,
+                next_song=next_cfg, on_stage=on_stage, text_map=text_cfg, on_text=on_text,
             )
     except TrainingDataError as error:
         raise fail(f"{playlists}: {error}") from None
+    if "skipped" in metrics.get("text_map", {}):
+        console.print(f"[yellow]no text map:[/] {metrics['text_map']['skipped']}")
+    elif "text_map" in metrics:
+        console.print(text_map_table(metrics["text_map"]))
     console.print(
         f"trained in {metrics['train_seconds']:.1f}s ({metrics['songs_per_s']:,.0f} songs/s) "
         f"-> [bold]{path}[/]"

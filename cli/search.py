@@ -82,7 +82,13 @@ def similar(
     index = resolve(songs, query)
     rows = _run(lambda: songs.similar(index, k, exclude_artist=exclude_artist, scoring=scoring))
     song = songs.describe(index)
-    show(rows, f"songs similar to {song['title']} by {song['artist']}", json_output)
+    if song.get("estimated"):
+        console.print(f"{song['title']} by {song['artist']} was played {songs.plays[index]:.0f}"
+                      f" times in the training playlists (min_count is "
+                      f"{songs.model.config.min_count}): its vector is estimated from its "
+                      "title, artist and tags")
+    show(rows, f"songs similar to {song['title']} by {song['artist']}"
+         f"{' (estimated)' if song.get('estimated') else ''}", json_output)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.schemas import Dataset
-from recsys.artifact import Artifact, save_artifact
+from recsys.artifact import Artifact, add_song_text, load_artifact, save_artifact
 from recsys.base import Recommender
 from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.catalog import Catalog
@@ -17,11 +18,21 @@ from recsys.evaluation import evaluate_models, make_cases
 from recsys.next_song import LEARNED, PEERS, NextSongConfig, artist_codes, fit_next_song, peer
 from recsys.similarity import evaluate_similar, from_recommender, in_out_neighbours
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
+from recsys.song_text import (
+    Progress,
+    SongText,
+    TextMapConfig,
+    catalogue_sentences,
+    fit_song_text,
+)
+from recsys.text_map import TooFewSongsError
 
 BASELINES = {"popularity": Popularity, "cooccurrence": CoOccurrence, "als": ALS, "bpr": BPR}
 # Every model `evaluate` knows; the learned ones ("songspace", the sequence models) only when
 # the artifact holds them.
 MODEL_NAMES = (*LEARNED, "song2vec", *BASELINES, *PEERS)
+
+logger = logging.getLogger(__name__)
 
 
 def train_song2vec(
@@ -33,9 +44,12 @@ def train_song2vec(
     on_epoch: EpochCallback | None = None,
     next_song: NextSongConfig | None = None,
     on_stage: Callable[[str], None] | None = None,
+    text_map: TextMapConfig | None = None,
+    on_text: Progress | None = None,
 ) -> tuple[Path, dict]:
     """Train on every playlist of `dataset` and publish the artifact at `out`, with the
-    next-song ranker (and sequence models) that `next_song` asks for."""
+    next-song ranker (and sequence models) that `next_song` asks for and the text map that
+    `text_map` asks for (`on_text` follows its embedding)."""
     catalog = Catalog(dataset.songs)
     sentences = catalog.encode_playlists(dataset.playlists)
     started = time.perf_counter()
@@ -56,13 +70,64 @@ def train_song2vec(
         artists = artist_codes(catalog.songs["artist"].to_list())
         learned, metrics["next_song"] = fit_next_song(
             model, sentences, len(catalog), artists, next_song, on_stage)
+    song_text = None
+    if text_map is not None and text_map.enabled:
+        if on_stage is not None:
+            on_stage(f"describing the songs with the {text_map.encoder} text encoder")
+        try:
+            song_text = describe_songs(model, catalog, text_map, reuse_from=Path(out),
+                                       on_progress=on_text)
+        except TooFewSongsError as error:  # a tiny catalogue: the model, without the map
+            metrics["text_map"] = {"skipped": str(error)}
+        else:
+            metrics["text_map"] = song_text.summary()
     quarantine = dataset.report.quarantine_file
     path = save_artifact(
         out, model, catalog, dataset.playlists, source=source, metrics=metrics,
         quarantine_file=Path(quarantine) if quarantine else None,
-        report=dataset.report.as_dict(), next_song=learned,
+        report=dataset.report.as_dict(), next_song=learned, song_text=song_text,
     )
     return path, metrics
+
+
+def describe_songs(model: Song2Vec, catalog: Catalog, config: TextMapConfig,
+                   reuse_from: Path | None = None, on_progress: Progress | None = None
+                   ) -> SongText:
+    """Embed the catalogue's songs with the text encoder `config` names and fit the text
+    map. Sentences that the artifact at `reuse_from` (when there is one, with the same
+    encoder) embedded already are taken from it, not encoded again. The Hugging Face
+    libraries must have been told to stay offline by the caller (the CLI does)."""
+    from audio_gen.text_encoder import load_text_encoder  # torch + transformers: heavy
+
+    encoder = load_text_encoder(config.encoder, max_length=config.max_length)
+    reuse = _reusable_embeddings(reuse_from, config) if reuse_from is not None else {}
+    return fit_song_text(encoder, config, model, catalog, artist_codes(
+        catalog.songs["artist"].to_list()), reuse, on_progress)
+
+
+def _reusable_embeddings(folder: Path, config: TextMapConfig) -> dict:
+    """text -> embedding from the artifact at `folder` made with the same encoder, or {}."""
+    if not (folder / "manifest.json").is_file():
+        return {}
+    try:
+        previous = load_artifact(folder, verify=False)
+        song_text = previous.song_text
+    except Exception as error:  # a cache: an unreadable old artifact only costs time
+        logger.info("not reusing text embeddings from %s: %s", folder, error)
+        return {}
+    if song_text is None or (song_text.encoder, song_text.max_length) != (
+            config.encoder, config.max_length):
+        return {}
+    return song_text.reusable(catalogue_sentences(previous.catalog))
+
+
+def add_text_map(artifact: Artifact, config: TextMapConfig, out: str | Path,
+                 on_progress: Progress | None = None) -> tuple[Path, dict]:
+    """Fit the text map onto a trained artifact and publish the result at `out` (the
+    artifact's own folder is replaced atomically); returns the path and the map's summary."""
+    song_text = describe_songs(artifact.model, artifact.catalog, config,
+                               reuse_from=artifact.path, on_progress=on_progress)
+    return add_song_text(artifact, song_text, out), song_text.summary()
 
 
 def available_models(artifact: Artifact) -> tuple[str, ...]:

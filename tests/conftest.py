@@ -7,6 +7,10 @@ import pytest
 from typer.testing import CliRunner
 
 REPO = Path(__file__).resolve().parents[1]
+# Trainings in the tests describe songs with the weight-free hashing encoder (a second, where
+# all-MiniLM-L6-v2 takes a minute on the embedded catalogue); the tests of the real encoder
+# name it. Set before any command runs, so `songspace` subprocesses inherit it too.
+os.environ.setdefault("SONGSPACE_TEXT_ENCODER", "hashing-64")
 SHARED_DATA = Path(os.environ.get("SONGSPACE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
