@@ -28,10 +28,12 @@ from api.event_log import EventLog
 from api.generation import load_generator
 from api.settings import Settings
 from api.taste import Taste
+from api.text import load_text_playlists
 from pipelines.run_manifest import served
 from recsys.artifact import ArtifactError, load_artifact
 from recsys.profile_artifact import load_profiles, model_reference
 from recsys.search import SongSearch
+from recsys.text_playlist import TextPlaylists
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +84,8 @@ class Resources:
     seconds: float
     cache_size: int = 0
     source: Path | None = None  # where the `current` pointer led when this was loaded
+    text: TextPlaylists | None = None  # playlists from descriptions
+    text_status: str | None = None  # why there are none
 
     def __post_init__(self) -> None:
         # Similar songs are a pure function of the artifact version, so they are cached per
@@ -142,6 +146,7 @@ def load_resources(settings: Settings, log: EventLog | None,
                             "a run must bring its model and its profiles to replace it")
     artifact = load_artifact(folder, verify=settings.verify)
     songs = SongSearch.from_artifact(artifact)
+    text, text_status = load_text_playlists(artifact, songs)
     taste, profiles_version = None, None
     if profiles_folder is not None:
         profiles = load_profiles(profiles_folder, verify=settings.verify)
@@ -157,7 +162,7 @@ def load_resources(settings: Settings, log: EventLog | None,
     logger.info("loaded %s in %.1fs", folder, seconds)
     return Resources(_version(folder), folder, artifact.manifest.get("created"), songs, taste,
                      profiles_version, dt.datetime.now(dt.UTC), seconds, settings.cache_size,
-                     source)
+                     source, text, text_status)
 
 
 class ResourceHolder:

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -76,13 +77,24 @@ class Song(BaseModel):
     song_id: str
     title: str
     artist: str
+    estimated: Literal[True] | None = Field(
+        default=None, description="Present (true) only for a song song2vec learnt no vector "
+        "for: the vector its answers come from is estimated from its title, artist and tags.")
+
+    @model_serializer(mode="wrap")
+    def _marked_only_when_estimated(self, handler):
+        body = handler(self)
+        if body.get("estimated") is None:
+            body.pop("estimated", None)
+        return body
 
 
 class SongDetail(Song):
     model_config = _example(song_id="760", title="Hotel California", artist="The Eagles",
                             plays=93, has_vector=True, tags=["classic rock", "rock"])
     plays: int = Field(description="Times the song appears in the training playlists.")
-    has_vector: bool = Field(description="Whether the model learnt a vector for it.")
+    has_vector: bool = Field(description="Whether the song has a vector: learnt, or "
+                             "estimated (then `estimated` is true).")
     tags: list[str]
 
 
@@ -114,6 +126,15 @@ class SimilarResponse(BaseModel):
 
 class ResultsResponse(BaseModel):
     results: list[ScoredSong]
+
+
+class TextPlaylistResponse(BaseModel):
+    model_config = _example(query="outlaw country about trucks and whiskey", results=[
+        {"song_id": "198", "title": "Whiskey River", "artist": "Willie Nelson",
+         "score": 14.21}])
+    query: str
+    results: list[ScoredSong] = Field(description="In playlist order; a score is how well "
+                                      "the song fits the words and the rest of the playlist.")
 
 
 class WeightedSong(BaseModel):
