@@ -52,6 +52,9 @@ def test_asking_the_model(scratch, using_it):
     assert len(similar) == 10
     assert all(set(row) == {*SONG, "score"} for row in similar)
     assert "Bohemian Rhapsody" in only(results, r"^songspace search").stderr
+    playlist = only(results, r"^songspace playlist .*--json").json()
+    assert len(playlist) == 20
+    assert all(set(row) - {"estimated"} == {*SONG, "score"} for row in playlist)
 
 
 def test_taste_profiles(taste):
@@ -93,6 +96,7 @@ def test_http_api(scratch, taste):
     mix = answer(r"/tags/search\?")
     assert len(mix["results"]) == 5 and set(mix["mix"]) == {"rock", "country"}
     assert len(answer(r"/playlists/continue")["results"]) == 5
+    assert len(answer(r"/playlists/from-text")["results"]) == 5
     assert answer(r"/users/\w+/events")["accepted"] == 1
     recommended = answer(r"/recommendations")["results"]
     assert len(recommended) == 5 and all(set(r["because"]) == SONG for r in recommended)
