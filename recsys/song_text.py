@@ -106,7 +106,7 @@ def embed(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int = 64,
     embedding table, e.g. from the artifact being replaced) are not encoded again.
     """
     reuse = reuse or {}
-    todo = sorted({t for t in texts if t and t not in reuse}, key=len)
+    todo = sorted({t for t in texts if t and t not in reuse}, key=lambda t: (len(t), t))
     found: dict[str, np.ndarray] = {}
     total = len(todo)
     if on_progress is not None:
@@ -117,11 +117,12 @@ def embed(encoder: SentenceEncoder, texts: Sequence[str], batch_size: int = 64,
         found.update(zip(batch, vectors, strict=True))
         if on_progress is not None:
             on_progress(min(start + batch_size, total), total)
-    width = len(next(iter({**reuse, **found}.values()))) if (reuse or found) else 0
+    known = {**reuse, **found}
+    width = len(next(iter(known.values()))) if known else 0
     out = np.zeros((len(texts), width), np.float32)
     for i, text in enumerate(texts):
         if text:
-            out[i] = found[text] if text in found else reuse[text]
+            out[i] = known[text]
     return unit_rows(out)
 
 
