@@ -328,8 +328,10 @@ def evaluate(
 
 def _similar_table(report: dict) -> Table:
     k = report["k"]
-    table = Table(title=f"similar songs judged by Last.fm tags, {report['songs']:,} songs, top {k}")
-    columns = [f"tag_jaccard@{k}", f"tag_jaccard_no_stations@{k}", f"same_artist@{k}"]
+    table = Table(title=f"similar songs judged by Last.fm tags, {report['songs']:,} songs "
+                        f"with a genre family, top {k}")
+    columns = [f"genre_agreement@{k}", f"tag_jaccard@{k}", f"tag_jaccard_no_stations@{k}",
+               f"same_artist@{k}"]
     table.add_column("method")
     for column in columns:
         table.add_column(column, justify="right")

@@ -73,11 +73,13 @@ def similar(
     k: KOption = 10,
     exclude_artist: Annotated[bool, typer.Option(help="Leave out the song's own artist.")] = False,
     scoring: Annotated[str, typer.Option(
-        help="in_out: input vector . output vectors (default, best tag agreement); "
-             "cosine: cosine of input vectors.")] = "in_out",
+        help="blend (default): song2vec's in.out, co-listening and tags together; in_out: "
+             "input vector . output vectors alone; cosine: cosine of input vectors.")
+    ] = "blend",
     json_output: JsonOption = False,
 ) -> None:
-    """Songs most similar to a song (song2vec vectors searched with FAISS)."""
+    """Songs most like a song: what playlists play next to it, what the same listeners play,
+    and the same tags, blended (the answer everywhere "more like this" is asked)."""
     songs = open_search(model)
     index = resolve(songs, query)
     rows = _run(lambda: songs.similar(index, k, exclude_artist=exclude_artist, scoring=scoring))

@@ -14,9 +14,16 @@ from recsys.artifact import Artifact, add_song_text, load_artifact, save_artifac
 from recsys.base import Recommender
 from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
 from recsys.catalog import Catalog
+from recsys.colisten import CoListening
 from recsys.evaluation import evaluate_models, make_cases
 from recsys.next_song import LEARNED, PEERS, NextSongConfig, artist_codes, fit_next_song, peer
-from recsys.similarity import evaluate_similar, from_recommender, in_out_neighbours
+from recsys.similar_songs import SimilarSongs
+from recsys.similarity import (
+    blended_neighbours,
+    evaluate_similar,
+    from_recommender,
+    in_out_neighbours,
+)
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
 from recsys.song_text import (
     Progress,
@@ -48,8 +55,9 @@ def train_song2vec(
     on_text: Progress | None = None,
 ) -> tuple[Path, dict]:
     """Train on every playlist of `dataset` and publish the artifact at `out`, with the
-    next-song ranker (and sequence models) that `next_song` asks for and the text map that
-    `text_map` asks for (`on_text` follows its embedding)."""
+    next-song ranker (and sequence models) that `next_song` asks for, the co-listening model
+    of similar songs, and the text map that `text_map` asks for (`on_text` follows its
+    embedding)."""
     catalog = Catalog(dataset.songs)
     sentences = catalog.encode_playlists(dataset.playlists)
     started = time.perf_counter()
@@ -70,6 +78,12 @@ def train_song2vec(
         artists = artist_codes(catalog.songs["artist"].to_list())
         learned, metrics["next_song"] = fit_next_song(
             model, sentences, len(catalog), artists, next_song, on_stage)
+    if on_stage is not None:
+        on_stage("learning co-listening (similar songs)")
+    mark = time.perf_counter()
+    colisten = CoListening.fit([s[s >= 0] for s in sentences], len(catalog))
+    metrics["colisten"] = {"songs": len(colisten.songs),
+                           "seconds": round(time.perf_counter() - mark, 2)}
     song_text = None
     if text_map is not None and text_map.enabled:
         if on_stage is not None:
@@ -86,6 +100,7 @@ def train_song2vec(
         out, model, catalog, dataset.playlists, source=source, metrics=metrics,
         quarantine_file=Path(quarantine) if quarantine else None,
         report=dataset.report.as_dict(), next_song=learned, song_text=song_text,
+        colisten=colisten,
     )
     return path, metrics
 
@@ -186,22 +201,28 @@ def evaluate_artifact(
     return result
 
 
-def evaluate_similar_artifact(artifact: Artifact, k: int = 10, max_songs: int | None = 2000,
+def evaluate_similar_artifact(artifact: Artifact, k: int = 10, max_songs: int | None = None,
                               seed: int = 0) -> dict:
-    """Tag agreement of similar songs: song2vec cosine and input.output, co-occurrence and
-    ALS, fitted on the artifact's training playlists."""
+    """Genre and tag agreement of similar songs over every song with a genre family (or a
+    seeded sample of `max_songs`): songspace's blend (`recsys.similar_songs`), song2vec cosine
+    and input.output alone, co-occurrence and ALS fitted on the artifact's training playlists."""
     sentences = artifact.training_sentences
     n_items = len(artifact.catalog)
     cooccurrence = CoOccurrence().fit(sentences, n_items)
     als = ALS(seed=seed).fit(sentences, n_items)
+    songs = artifact.catalog.songs
+    model = artifact.model
+    blend = SimilarSongs(model.input_vectors, model.output_vectors, artifact.colisten,
+                         songs["tags"].to_list(), model.trained & ~artifact.catalog.placeholder)
     methods = {
-        "song2vec_cosine": from_recommender(artifact.model),
-        "song2vec_in_out": in_out_neighbours(artifact.model),
+        "songspace": blended_neighbours(blend),
+        "song2vec_cosine": from_recommender(model),
+        "song2vec_in_out": in_out_neighbours(model),
         "cooccurrence": from_recommender(cooccurrence),
         "als": from_recommender(als),
     }
-    songs = artifact.catalog.songs
     return evaluate_similar(
         methods, songs["tags"].to_list(), songs["artist"].to_list(),
-        np.flatnonzero(artifact.model.trained), k=k, max_songs=max_songs, seed=seed,
+        np.flatnonzero(model.trained & ~artifact.catalog.placeholder), k=k,
+        max_songs=max_songs, seed=seed,
     )

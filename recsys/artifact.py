@@ -10,6 +10,8 @@
     playlists.parquet    the training playlists, so baselines and evaluation can refit on them
     metrics.json         training history (loss and songs/s per epoch), timings
     quarantine.jsonl     rows of the input that were set aside, with reasons (if any)
+    colisten.npz/.json   the co-listening model of the training playlists (`recsys.colisten`),
+                         one kind of evidence of similar songs (if fitted)
     song_text.json/.npz  the songs' text embeddings and the map into song2vec's space that
                          estimates vectors for songs without one (`recsys.song_text`; if fitted)
 
@@ -34,6 +36,7 @@ from foundation.publishing import package_versions as versions_of
 from foundation.publishing import publishing, sha256_file
 from recsys.base import Recommender
 from recsys.catalog import Catalog
+from recsys.colisten import CoListening
 from recsys.next_song import artist_codes, load_next_song, save_next_song
 from recsys.song2vec import Song2Vec
 from recsys.song_text import FILES as SONG_TEXT_FILES
@@ -92,6 +95,11 @@ class Artifact:
             folder, self.model, self.training_sentences, len(self.catalog), self.artists))
 
     @cached_property
+    def colisten(self) -> CoListening | None:
+        """Co-listening of the training playlists (None for artifacts trained before it)."""
+        return readable(self.path, CoListening.load)
+
+    @cached_property
     def song_text(self) -> SongText | None:
         """The songs' text embeddings and the text map (None when trained without them),
         loaded on first use."""
@@ -110,6 +118,7 @@ def save_artifact(
     report: dict | None = None,
     next_song: dict[str, Recommender] | None = None,
     song_text: SongText | None = None,
+    colisten: CoListening | None = None,
 ) -> Path:
     """Write a complete artifact and publish it atomically at `target` (with the learned
     next-song models and the song text, when given)."""
@@ -118,6 +127,8 @@ def save_artifact(
         files += save_next_song(next_song or {}, staging)
         if song_text is not None:
             files += song_text.save(staging)
+        if colisten is not None:
+            files += colisten.save(staging)
         catalog.songs.write_parquet(staging / "songs.parquet")
         playlists.write_parquet(staging / "playlists.parquet")
         (staging / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

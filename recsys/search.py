@@ -13,12 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys.artifact import Artifact
-from recsys.base import Context, Recommender, context_matrix
+from recsys.base import Context, Recommender, context_matrix, top_k
 from recsys.catalog import Catalog, InvalidNameError, normalise_text
+from recsys.colisten import CoListening
 from recsys.generation import continue_playlist as sample_continuation
 from recsys.generation import generate_playlist
 from recsys.index import IndexConfig, VectorIndex
 from recsys.next_song import artist_codes
+from recsys.similar_songs import SimilarSongs
 from recsys.song2vec import Song2Vec
 from recsys.song_text import with_estimates
 from recsys.tags import TagAxes
@@ -51,7 +53,7 @@ class SongSearch:
     def __init__(
         self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
         index_config: IndexConfig | None = None, continuation: Recommender | None = None,
-        estimated: np.ndarray | None = None,
+        estimated: np.ndarray | None = None, colisten: CoListening | None = None,
     ) -> None:
         self.model, self.catalog = model, catalog
         # What `continue` ranks with: the two-stage ranker when the artifact holds one.
@@ -85,6 +87,10 @@ class SongSearch:
                                hidden=catalog.placeholder)
         self.tags = TagAxes.fit(model.unit_inputs, catalog.songs["tags"].to_list(),
                                 model.trained)
+        # "More like this" (`recsys.similar_songs`): in.out, co-listening and tags blended.
+        self.more_like = SimilarSongs(model.input_vectors, model.output_vectors, colisten,
+                                      catalog.songs["tags"].to_list(),
+                                      self.known & ~catalog.placeholder)
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, index_config: IndexConfig | None = None):
@@ -97,7 +103,8 @@ class SongSearch:
             model, estimated = with_estimates(model, artifact.song_text, artifact.artists,
                                               artifact.catalog.placeholder)
         return cls(model, artifact.catalog, plays, index_config,
-                   continuation=artifact.next_song.get("songspace"), estimated=estimated)
+                   continuation=artifact.next_song.get("songspace"), estimated=estimated,
+                   colisten=artifact.colisten)
 
     # -- naming songs -------------------------------------------------------------------------
     def describe(self, index: int, score: float | None = None) -> dict:
@@ -139,18 +146,25 @@ class SongSearch:
 
     # -- queries ------------------------------------------------------------------------------
     def similar(
-        self, song: int, k: int = 10, exclude_artist: bool = False, scoring: str = "in_out"
+        self, song: int, k: int = 10, exclude_artist: bool = False, scoring: str = "blend"
     ) -> list[dict]:
-        """Songs nearest to a song. "in_out" (the default) scores the song's input vector
-        against the output vectors, "cosine" compares input vectors; the default is the one
-        whose neighbours share the most Last.fm tags with the song on the tuned yes_big model
-        (`songspace evaluate --similar`, bench/README.md)."""
+        """Songs most like a song. "blend" (the default, everywhere a single song is asked
+        about) adds song2vec's in.out, co-listening and tag evidence (`recsys.similar_songs`),
+        chosen by genre agreement, tag overlap and co-membership in held-out playlists
+        (bench/README.md); "in_out" scores the input vector against the output vectors alone,
+        "cosine" compares input vectors."""
         self._require_vector(song)
         exclude = {self.catalog.song_ids[song]}
         if exclude_artist:
             exclude.update(self._by_artist.get(self.artists[song], ()))
+        if scoring == "blend":
+            scores = self.more_like.scores(song)
+            scores[self.catalog.encode(sorted(exclude))] = -np.inf
+            best = top_k(scores[None, :], k)[0][0]
+            best = best[np.isfinite(scores[best])]
+            return [self.describe(int(i), float(scores[i])) for i in best]
         if scoring not in ("in_out", "cosine"):
-            raise ValueError(f"scoring must be 'in_out' or 'cosine', got {scoring!r}")
+            raise ValueError(f"scoring must be 'blend', 'in_out' or 'cosine', got {scoring!r}")
         index = self.next_index if scoring == "in_out" else self.song_index
         ids, scores = index.search(self.model.input_vectors[song], k, exclude=exclude)
         return self._hits(ids[0], scores[0])
@@ -164,9 +178,13 @@ class SongSearch:
         negative_weights: Sequence[float] | None = None,
     ) -> list[dict]:
         """Recommend by example: sum of (weighted) unit vectors of the positive songs minus
-        those of the negative songs; the inputs themselves are never returned."""
+        those of the negative songs; the inputs themselves are never returned. One song alone
+        is "more like this": the answer of :meth:`similar`."""
         if not positive:
             raise ValueError("song arithmetic needs at least one positive song")
+        weights = [1.0] if positive_weights is None else list(positive_weights)
+        if len(positive) == 1 and not negative and len(weights) == 1 and weights[0] > 0:
+            return self.similar(positive[0], k)
         vector = np.zeros(self.model.input_vectors.shape[1], np.float32)
         for songs, weights, sign in ((positive, positive_weights, 1.0),
                                      (negative, negative_weights, -1.0)):

@@ -213,9 +213,15 @@ def test_killed_training_never_leaves_a_half_written_model(splits, model, tmp_pa
 
 def test_evaluate_similar_reports_tag_agreement_per_method(model):
     report = json.loads(run("evaluate", "--model", model, "--similar", "--json").stdout)
-    assert set(report["models"]) == {"song2vec_cosine", "song2vec_in_out", "cooccurrence", "als"}
+    assert set(report["models"]) == {"songspace", "song2vec_cosine", "song2vec_in_out",
+                                     "cooccurrence", "als"}
     assert report["songs"] > 500
     for values in report["models"].values():
         assert 0 < values["tag_jaccard@10"] < 1 and 0 <= values["same_artist@10"] < 1
+        assert 0 < values["genre_agreement@10"] < 1
         assert values["neighbours"] == 10 * report["songs"]
+    # The default blend keeps the genre better than collaborative evidence alone.
+    models = report["models"]
+    assert models["songspace"]["genre_agreement@10"] > max(
+        models[m]["genre_agreement@10"] for m in ("song2vec_in_out", "als", "cooccurrence"))
     run("evaluate", "--model", model, code=2)  # neither --test nor --similar

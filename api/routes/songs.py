@@ -64,11 +64,13 @@ async def similar_songs(
     k: KDep,
     exclude_artist: Annotated[bool, Query(description="Leave out the song's own artist.")]
     = False,
-    scoring: Annotated[Literal["in_out", "cosine"], Query(
-        description="in_out: input vector . output vectors (default); cosine: input "
-                    "vectors.")] = "in_out",
+    scoring: Annotated[Literal["blend", "in_out", "cosine"], Query(
+        description="blend (default): song2vec's in.out, co-listening and tags together; "
+                    "in_out: input vector . output vectors alone; cosine: input vectors.")
+    ] = "blend",
 ) -> dict:
-    """The songs most similar to a song (song2vec vectors searched with FAISS)."""
+    """The songs most like a song: what playlists play next to it, what the same listeners
+    play, and the same tags, blended (as `songspace similar` answers)."""
     results = ask(lambda: resources.similar(song, k, exclude_artist, scoring), "no_vector",
                   409)
     return {"song": resources.songs.describe(song), "results": results}

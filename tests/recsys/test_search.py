@@ -37,13 +37,26 @@ def ids(rows):
 
 def test_similar_ranks_and_can_exclude_the_artist():
     songs = hand_made()
-    assert ids(songs.similar(0, k=2)) == ["r2", "rc"]
-    assert ids(songs.similar(0, k=2, exclude_artist=True)) == ["rc", "c2"]
+    assert ids(songs.similar(0, k=2, scoring="in_out")) == ["r2", "rc"]
+    assert ids(songs.similar(0, k=2, exclude_artist=True, scoring="in_out")) == ["rc", "c2"]
     # in_out: raw input . output product; cosine: normalised input vectors
-    assert songs.similar(0, k=1)[0]["score"] == pytest.approx(0.95, abs=1e-4)
+    assert songs.similar(0, k=1, scoring="in_out")[0]["score"] == pytest.approx(0.95, abs=1e-4)
     assert songs.similar(0, k=1, scoring="cosine")[0]["score"] == pytest.approx(0.9986, abs=1e-3)
     with pytest.raises(ValueError, match="scoring"):
         songs.similar(0, scoring="dot")
+
+
+def test_the_default_blend_lets_tags_decide_what_vectors_leave_open():
+    songs = hand_made()
+    # The hybrid is as close to the rock songs as to the classical ones in every vector
+    # product; its "rock" tag sends "more like this" to the rock songs.
+    in_out = songs.similar(5, k=4, scoring="in_out")
+    assert len({r["score"] for r in in_out}) == 1
+    assert set(ids(songs.similar(5, k=2))) == {"r1", "r2"}
+    assert ids(songs.similar(0, k=2)) == ["r2", "rc"]
+    assert ids(songs.similar(0, k=1, exclude_artist=True)) == ["rc"]
+    # A mix of one song is that song's "more like this".
+    assert songs.arithmetic([5], k=3) == songs.similar(5, k=3)
 
 
 def test_arithmetic_returns_the_expected_song_and_never_its_inputs():
