@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 
+import httpx
 import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from tests.api.conftest import make_settings
+from tests.api.conftest import make_settings, serving
+from tests.api.test_serve import browser  # noqa: F401
 from tests.conftest import run
 from tests.test_cli_text import cold_song, rows_of, train
 
@@ -77,3 +79,35 @@ def test_a_model_without_a_text_map_says_so(splits, tmp_path_factory):
         assert "songspace text-map" in answer.json()["message"]
         song = cold_song(model)
         assert client.get(f"/songs/{song['song_id']}/similar").json()["code"] == "no_vector"
+
+
+def test_the_page_makes_a_playlist_from_words_and_marks_estimated_songs(browser,  # noqa: F811
+                                                                        text_model):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    song = cold_song(text_model)
+    with serving("--artifacts", text_model, "--insecure-open-writes",
+                 env={"SONGSPACE_API_KEY": None, "SONGSPACE_GENERATOR": "",
+                      "SONGSPACE_PROFILES": None}) as live:
+        expected = httpx.get(live + "/playlists/from-text",
+                             params={"q": "classic country", "k": 20}).json()["results"]
+        wait = WebDriverWait(browser, 30)
+        browser.get(live + "/")
+        wait.until(seen.text_to_be_present_in_element((By.ID, "version"), "@"))
+        browser.find_element(By.ID, "words").send_keys("classic country")
+        browser.find_element(By.ID, "words-go").click()
+        wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "#words-results li")))
+        shown = [li.get_attribute("data-song-id")
+                 for li in browser.find_elements(By.CSS_SELECTOR, "#words-results li")]
+        assert shown == [r["song_id"] for r in expected]
+        # a song without a learnt vector: its similar songs are shown, and it is marked
+        browser.find_element(By.ID, "search").send_keys(f"{song['title']} {song['artist']}")
+        pick = wait.until(seen.element_to_be_clickable(
+            (By.CSS_SELECTOR, f'#suggestions li[data-song-id="{song["song_id"]}"] .pick')))
+        pick.click()
+        wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "#similar li")))
+        assert "estimated" in browser.find_element(By.ID, "song-title").text
+        marked = browser.find_elements(By.CSS_SELECTOR, "#suggestions li .estimated")
+        assert marked, "the suggestion list marks the estimated song"
