@@ -130,7 +130,8 @@ def main() -> None:
         "songs": len(songs.catalog), "learnt": int(songs.model.trained.sum()),
         "estimated": int(songs.estimated.sum()), "text_map": song_text.summary(),
         "similar_lose_yourself": {"song": songs.describe(lose_yourself),
-                                  "results": songs.similar(lose_yourself, 10)},
+                                  "results": songs.similar(lose_yourself, 10),
+                                  "in_out": songs.similar(lose_yourself, 10, scoring="in_out")},
         "judged": judge(playlists, JUDGED, args.k, details=True),
         "tuning": judge(playlists, TUNING, args.k),
     }
