@@ -44,7 +44,8 @@ def test_train_writes_a_complete_artifact(model):
     files = sorted(p.name for p in model.iterdir())
     assert files == sorted(["manifest.json", "config.json", "vectors.npy", "output_vectors.npy",
                             "trained.npy", "songs.parquet", "playlists.parquet", "metrics.json",
-                            "ranker.txt", "ranker.json", "song_text.json", "song_text.npz"])
+                            "ranker.txt", "ranker.json", "song_text.json", "song_text.npz",
+                            "colisten.json", "colisten.npz"])
     manifest = json.loads((model / "manifest.json").read_text())
     assert manifest["catalogue"]["songs"] == 3168
     assert len(manifest["training_data"]["fingerprint"]) == 64
