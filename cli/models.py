@@ -330,11 +330,12 @@ def _similar_table(report: dict) -> Table:
     k = report["k"]
     table = Table(title=f"similar songs judged by Last.fm tags, {report['songs']:,} songs "
                         f"with a genre family, top {k}")
-    columns = [f"genre_agreement@{k}", f"tag_jaccard@{k}", f"tag_jaccard_no_stations@{k}",
-               f"same_artist@{k}"]
+    # Short headings, so that the table fits 80 columns (keys as in --json).
+    columns = {f"genre_agreement@{k}": f"genre@{k}", f"tag_jaccard@{k}": f"Jaccard@{k}",
+               f"tag_jaccard_no_stations@{k}": "no stations", f"same_artist@{k}": "same artist"}
     table.add_column("method")
-    for column in columns:
-        table.add_column(column, justify="right")
+    for heading in columns.values():
+        table.add_column(heading, justify="right")
     for name, values in report["models"].items():
         table.add_row(name, *(f"{values[c]:.4f}" for c in columns))
     return table

@@ -103,6 +103,15 @@ def test_similar_keeps_the_contract_and_equals_the_cli(client, model, known_song
     assert len(other) == 12 and all(r["artist"] != known_song["artist"] for r in other)
     cosine = client.get(f"/songs/{song_id}/similar", params={"scoring": "cosine"}).json()
     assert cosine["results"] != answer["results"][:10]
+    # One answer to "more like this": the default is the blend, and so is a mix of one song
+    # (the web page's "Build a mix" with a single song).
+    blend = client.get(f"/songs/{song_id}/similar", params={"k": 12, "scoring": "blend"})
+    assert blend.json()["results"] == answer["results"]
+    mix = client.post("/songs/arithmetic", json={"positive": [{"song": song_id, "weight": 1.0}],
+                                                 "k": 12}).json()
+    assert mix["results"] == answer["results"]
+    in_out = client.get(f"/songs/{song_id}/similar", params={"k": 12, "scoring": "in_out"})
+    assert in_out.json()["results"] != answer["results"]
 
 
 @pytest.mark.parametrize(("params", "field"), [({"k": 0}, "k"), ({"k": 51}, "k"),

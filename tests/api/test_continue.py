@@ -4,7 +4,6 @@ playlists without repeats or too many songs of one artist."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 
@@ -66,27 +65,52 @@ def test_continue_rejects_bad_settings(client, bad):
     assert response.status_code == 422
 
 
-def test_the_server_runs_one_blas_thread_per_worker(model, profiles, tmp_path):
+STARTED_THREADS = """
+import asyncio, json, sys
+from pathlib import Path
+from threadpoolctl import threadpool_info
+from api.lifespan import lifespan
+from api.main import create_app
+from tests.api.conftest import make_settings
+
+def blas():
+    return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+
+async def started():
+    settings = make_settings(Path(sys.argv[1]), None, Path(sys.argv[2]),
+                             blas_threads=int(sys.argv[3]))
+    async with lifespan(create_app(settings)):
+        return blas()
+
+before = blas()
+print(json.dumps({"before": before, "after": asyncio.run(started())}))
+"""
+
+
+def test_the_server_runs_one_blas_thread_per_worker(model, tmp_path):
     """Requests already run side by side; BLAS threads inside each would fight over the cores
-    (on 2 cores they made continuations 3x slower under load). The lifespan runs here in the
-    test's thread, as uvicorn runs it in a worker's main thread."""
-    from threadpoolctl import threadpool_info, threadpool_limits
+    (on 2 cores they made continuations 3x slower under load). Each start is a fresh process
+    (BLAS settings are process-wide); the lifespan runs in its main thread, as uvicorn runs it
+    in a worker's."""
+    import os
+    import subprocess
+    import sys
 
-    from api.lifespan import lifespan
-    from api.main import create_app
-    from tests.api.conftest import make_settings
+    from tests.conftest import REPO
 
-    def blas_threads() -> set[int]:
-        return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    def start(blas_threads: int) -> dict:
+        folder = tmp_path / str(blas_threads)
+        folder.mkdir()
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {k: v for k, v in env.items() if not k.endswith("_NUM_THREADS")}
+        out = subprocess.run([sys.executable, "-c", STARTED_THREADS, str(model), str(folder),
+                              str(blas_threads)], capture_output=True, text=True, env=env,
+                             cwd=REPO, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.splitlines()[-1])
 
-    async def started(settings) -> set[int]:
-        app = create_app(settings)
-        async with lifespan(app):
-            return blas_threads()
-
-    with threadpool_limits(2, user_api="blas"):
-        assert blas_threads() == {2}
-        assert asyncio.run(started(make_settings(model, profiles, tmp_path / "a"))) == {1}
-    with threadpool_limits(2, user_api="blas"):
-        assert asyncio.run(started(make_settings(model, profiles, tmp_path / "b",
-                                                 blas_threads=0))) == {2}
+    untouched = start(0)
+    if untouched["before"] == [1]:
+        pytest.skip("BLAS runs one thread here by default (one core): nothing to limit")
+    assert untouched["after"] == untouched["before"]
+    assert start(1)["after"] == [1]
