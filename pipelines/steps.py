@@ -8,8 +8,8 @@ command calls (`read_playlists`, `train_song2vec`, `build_from_logs`, `evaluate_
                who played its songs in order, each to the end, 3.5 minutes apart)
     train      song2vec on the training playlists -> model artifact
     index      the song indexes `songspace similar` / `continue` search
-    profiles   taste profiles and the user index (local: `build_from_logs`; ray: one task per
-               user bucket, merged)
+    profiles   taste profiles, the user index and co-listening (local: `build_from_logs`; ray:
+               one task per user bucket, merged), with the served run's exclusions carried in
     recommend  top-k unplayed songs for every user (engine: one task per user partition)
     evaluate   next-song metrics against the baselines, similar songs by tags, and how
                popular the recommended songs are
@@ -48,7 +48,8 @@ from pipelines.splits import split_dataset
 from pipelines.step import BadInput, Step, StepContext
 from pipelines.training import evaluate_artifact, evaluate_similar_artifact, train_song2vec
 from recsys.artifact import load_artifact
-from recsys.exclusions import AppliedExclusions
+from recsys.exclusions import FILE as EXCLUSIONS_FILE
+from recsys.exclusions import AppliedExclusions, Exclusions, change_exclusions, locked
 from recsys.index import VectorIndex
 from recsys.profile_artifact import (
     load_model_for,
@@ -242,11 +243,23 @@ def _logs(ctx: StepContext) -> Path:
     return ingested if ingested.is_dir() else ctx.input("validate") / "logs"
 
 
+def carry_exclusions(ctx: StepContext, target: Path) -> None:
+    """The exclusions users made on the profiles being served (``current``) carried into this
+    run's, so that a new run does not forget them."""
+    served = ctx.run_dir.parent.parent / "current" / "profiles" / "profiles"
+    if not (served / EXCLUSIONS_FILE).is_file():
+        return
+    with locked(served):
+        kept = Exclusions.read(served).users
+    change_exclusions(target, lambda exclusions: exclusions.users.update(kept))
+
+
 def profiles(ctx: StepContext) -> dict:
     model, cfg, logs = _model(ctx), ctx.config.profiles, _logs(ctx)
     target = ctx.out / "profiles"
     if ctx.engine.name == "local":
         report = build_from_logs(logs, model, target, config=cfg, on_stage=ctx.on_stage)
+        carry_exclusions(ctx, target)
         return {k: report[k] for k in ("events_used", "users", "users_with_profile",
                                        "users_with_interests")}
     ctx.on_stage("building profiles per user bucket")
@@ -263,6 +276,7 @@ def profiles(ctx: StepContext) -> dict:
              "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     save_profiles(target, state, index, model=model_reference(model), history=[entry],
                   unmatched=merge_unmatched([]), quarantine=[], colisten=colisten)
+    carry_exclusions(ctx, target)
     has_vector = np.linalg.norm(unit, axis=1) > 0
     return {"events_used": int(state.pairs.events[has_vector[state.pairs.item]].sum()),
             "users": len(state), "users_with_profile": int(state.has_profile.sum()),

@@ -171,6 +171,28 @@ def test_rerun_skips_unchanged_steps_and_reruns_what_a_setting_touches(local_run
     assert _recommendations(out)["song_ids"].list.len().max() == 10
 
 
+def test_exclusions_made_on_the_served_run_carry_into_the_next(local_run, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(local_run, out, symlinks=True)
+    served = (out / "current").resolve() / "profiles" / "profiles"
+    user = _recommendations(out)["user_id"][0]
+    song = json.loads(run("recommend", "--profiles", served, "--user", user, "--k", 1,
+                          "--json").stdout)[0]["song_id"]
+    run("profiles", "exclude", "--profiles", served, "--user", user, "--song", song)
+    changed = tmp_path / "half_life.toml"
+    changed.write_text(FAST + "[profiles]\nhalf_life_days = 30.0\n")
+    second = json.loads(run("pipeline", "run", "--config", changed, "--out", out,
+                            "--json").stdout)
+    assert second["steps"]["profiles"] == "done"
+    fresh = out / "current" / "profiles" / "profiles"
+    assert fresh.resolve() != served.resolve()
+    listing = json.loads(run("profiles", "exclude", "--profiles", fresh, "--user", user,
+                             "--list", "--json").stdout)
+    assert [s["song_id"] for s in listing["songs"]] == [song]
+    mine = _recommendations(out).filter(pl.col("user_id") == user)["song_ids"][0].to_list()
+    assert mine and song not in mine
+
+
 def test_killed_run_resumes_to_the_same_artifacts(local_run, config, tmp_path):
     out = tmp_path / "out"
     env = {**os.environ, "COLUMNS": "120"}
