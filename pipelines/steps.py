@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ from pipelines.batch import (
     write_buckets,
     write_user_partitions,
 )
+from pipelines.engines import Engine
 from pipelines.logs import _log_files
 from pipelines.profiling import build_from_logs, learn_colisten
 from pipelines.readers import read_playlists, write_dataset
@@ -52,6 +54,7 @@ from recsys.exclusions import FILE as EXCLUSIONS_FILE
 from recsys.exclusions import AppliedExclusions, Exclusions, change_exclusions, locked
 from recsys.index import VectorIndex
 from recsys.profile_artifact import (
+    ProfileArtifact,
     load_model_for,
     load_profiles,
     merge_unmatched,
@@ -286,6 +289,15 @@ def profiles(ctx: StepContext) -> dict:
 def recommend(ctx: StepContext) -> dict:
     batch = ctx.config.batch
     store = load_profiles(ctx.input("profiles") / "profiles")
+    return recommend_everyone(store, ctx.out, batch.k, batch.partitions, batch.batch_size,
+                              ctx.engine, ctx.on_stage)
+
+
+def recommend_everyone(store: ProfileArtifact, out: Path, k: int, partitions: int,
+                       batch_size: int, engine: Engine,
+                       on_stage: Callable[[str], None] = lambda _: None) -> dict:
+    """The top k songs of every user with a profile, as `songspace recommend` ranks them, in
+    ``out/top/*.parquet`` (one file per partition of users)."""
     model = load_model_for(store)
     state = store.state
     unit = song_space(model.model.input_vectors, model.model.trained, state.config)
@@ -295,18 +307,18 @@ def recommend(ctx: StepContext) -> dict:
                        song_popularity(state, len(model.catalog)))
     # Placeholder songs ("-" by "-") are never recommended.
     known = (np.linalg.norm(unit, axis=1) > 0) & ~model.catalog.placeholder
-    ctx.on_stage("partitioning users")
-    scratch = ctx.out / "users"
-    files = write_user_partitions(state, scratch, batch.partitions, applied.by_row)
-    (ctx.out / "top").mkdir()
-    parts = [{"file": str(f), "out": str(ctx.out / "top" / f.name)} for f in files]
-    ctx.on_stage(f"top {batch.k} for {int(state.has_profile.sum()):,} users")
-    results = ctx.engine.map(recommend_partition, parts, items=items, known=known,
-                             song_ids=model.catalog.songs["song_id"], k=batch.k,
-                             batch_size=batch.batch_size, colisten=store.colisten)
+    on_stage("partitioning users")
+    scratch = out / "users"
+    files = write_user_partitions(state, scratch, partitions, applied.by_row)
+    (out / "top").mkdir()
+    parts = [{"file": str(f), "out": str(out / "top" / f.name)} for f in files]
+    on_stage(f"top {k} for {int(state.has_profile.sum()):,} users")
+    results = engine.map(recommend_partition, parts, items=items, known=known,
+                         song_ids=model.catalog.songs["song_id"], k=k, batch_size=batch_size,
+                         colisten=store.colisten)
     shutil.rmtree(scratch)
     users = sum(r["users"] for r in results)
-    return {"users": users, "users_without_profile": len(state) - users, "k": batch.k,
+    return {"users": users, "users_without_profile": len(state) - users, "k": k,
             "partitions": len(parts)}
 
 

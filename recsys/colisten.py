@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from foundation.settings import Settings
+from recsys.baselines import playlist_item_matrix
 from recsys.profiles import Pairs, ProfileConfig, ProfileState, saturate
 
 FILES = ("colisten.npz", "colisten.json")
@@ -61,19 +62,6 @@ class CoListenConfig(Settings):
                        "profile_weight": self.profile_weight >= 0})
 
 
-def listening_matrix(rows: Sequence[np.ndarray], n_items: int) -> sparse.csr_matrix:
-    """One binary row per playlist or listener (item indices; negatives are ignored)."""
-    lengths = [len(r) for r in rows]
-    items = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-    owner = np.repeat(np.arange(len(rows)), lengths)
-    ok = items >= 0
-    matrix = sparse.csr_matrix((np.ones(int(ok.sum()), np.float32), (owner[ok], items[ok])),
-                               shape=(len(rows), n_items))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    return matrix
-
-
 def liked_rows(state: ProfileState) -> list[np.ndarray]:
     """Each user's songs with positive evidence (skipped and disliked songs left out)."""
     pairs = state.pairs
@@ -101,7 +89,7 @@ class CoListening:
             config: CoListenConfig | None = None) -> CoListening:
         """Learn from playlists and listeners' histories (catalogue indices per row)."""
         config = config or CoListenConfig()
-        x = listening_matrix(rows, n_items)
+        x = playlist_item_matrix(rows, n_items)
         counts = np.asarray(x.sum(axis=0)).ravel()
         eligible = np.flatnonzero(counts >= config.min_listeners)
         songs = np.sort(eligible[np.argsort(-counts[eligible], kind="stable")
@@ -129,8 +117,8 @@ class CoListening:
 
     def reason(self, item: int, items: np.ndarray, evidence: np.ndarray) -> int | None:
         """The played song whose term adds the most to `item`'s score (None if none adds)."""
-        column = self.weights[:, item]
-        terms = np.asarray(column[items].todense()).ravel() * evidence
+        # The played songs' rows first: a column of the CSR matrix would scan every row.
+        terms = np.asarray(self.weights[items][:, item].todense()).ravel() * evidence
         if not len(terms) or terms.max() <= 0:
             return None
         return int(items[int(np.argmax(terms))])

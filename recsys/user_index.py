@@ -174,7 +174,7 @@ class TasteRecommender:
         row = self.row(user_id)
         self._require_profile(user_id, row)
         played = self.kept_pairs(row)  # excluded songs are left out even with include_played
-        scores = self.scores(row, interests)
+        scores = self.scores(row, interests, played)
         if exclude_played:
             scores[played.item] = -np.inf
         scores[self.excluded.get(row, [])] = -np.inf
@@ -193,9 +193,11 @@ class TasteRecommender:
             picks = np.arange(min(k, len(ranked)))
         return [self._row(int(candidates[p]), relevance[p], played) for p in picks]
 
-    def scores(self, row: int, interests: bool = False) -> np.ndarray:
+    def scores(self, row: int, interests: bool = False,
+               played: Pairs | None = None) -> np.ndarray:
         """Every song's taste score for a user row (-inf: never recommended), played songs
-        included: co-listening blended with the profile, or the profile alone."""
+        included: co-listening blended with the profile, or the profile alone. `played` is
+        the row's :meth:`kept_pairs` when the caller has them already."""
         if interests:
             vectors, prior = interest_queries(self.state, row)
         else:
@@ -205,7 +207,9 @@ class TasteRecommender:
         profile[~self.servable] = -np.inf
         if self.colisten is None:
             return profile
-        items, evidence = user_evidence(self.kept_pairs(row), self.state.config)
+        if played is None:
+            played = self.kept_pairs(row)
+        items, evidence = user_evidence(played, self.state.config)
         return blend(self.colisten.scores(items, evidence), profile, self.among,
                      self.colisten.config.profile_weight)
 

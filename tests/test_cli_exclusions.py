@@ -219,28 +219,19 @@ def test_bad_exclusions_are_refused_naming_what_is_wrong(model, listeners, tmp_p
 def test_batch_recommendations_honour_exclusions(model, listeners, tmp_path):
     """The batch pipeline's recommend step scores a user with exclusions as `songspace
     recommend` does: the excluded songs neither recommended nor counted."""
-    from pipelines.batch import recommend_partition, write_user_partitions
-    from recsys.exclusions import AppliedExclusions
-    from recsys.profile_artifact import load_model_for, load_profiles
-    from recsys.profiles import item_space, song_popularity, song_space
+    from pipelines.engines import LocalEngine
+    from pipelines.steps import read_recommendations, recommend_everyone
+    from recsys.profile_artifact import load_profiles
 
     user, played = next(iter(listeners.items()))
     profiles = build(model, everyone(listeners), tmp_path / "p")
     exclude(profiles, user, "--song", played[0], "--song", played[1])
     expected = recommend(profiles, user, "--k", "20")
 
-    store = load_profiles(profiles)
-    artifact = load_model_for(store)
-    state = store.state
-    unit = song_space(artifact.model.input_vectors, artifact.model.trained, state.config)
-    applied = AppliedExclusions(store.path, state, artifact.catalog, unit, store.user_index)
-    items = item_space(state.config, unit, artifact.model.output_vectors,
-                       song_popularity(state, len(artifact.catalog)))
-    known = (pl.Series(artifact.model.trained) & ~pl.Series(artifact.catalog.placeholder))
-    (part,) = write_user_partitions(state, tmp_path / "users", 1, applied.by_row)
-    recommend_partition({"file": str(part), "out": str(tmp_path / "top.parquet")}, items=items,
-                        known=known.to_numpy(), song_ids=artifact.catalog.songs["song_id"],
-                        k=20, batch_size=64, colisten=store.colisten)
-    top = pl.read_parquet(tmp_path / "top.parquet").filter(pl.col("user_id") == user)
+    out = tmp_path / "batch"
+    out.mkdir()
+    recommend_everyone(load_profiles(profiles), out, k=20, partitions=2, batch_size=64,
+                       engine=LocalEngine())
+    top = read_recommendations(out).filter(pl.col("user_id") == user)
     assert top["song_ids"][0].to_list() == [r["song_id"] for r in expected]
     assert top["scores"][0].to_list() == pytest.approx([r["score"] for r in expected], abs=1e-3)
