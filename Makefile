@@ -17,13 +17,18 @@ demo: install
 	$(BIN)/songspace demo
 
 # One worker per core; a test file stays on one worker, so its module fixtures are built once.
+# --no-loadscope-reorder keeps the files in the order tests/conftest.py gives them (longest
+# first); xdist would otherwise hand out the files with the most tests first, and the long
+# one-test README chains last, each keeping a worker busy alone at the end.
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n auto --dist loadfile
+	$(PYTEST)
 
 # The inner loop: everything but the tests marked slow (real trainings, whole pipeline runs).
 test-fast: install
-	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check .

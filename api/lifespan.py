@@ -146,6 +146,7 @@ def load_resources(settings: Settings, log: EventLog | None,
                             "a run must bring its model and its profiles to replace it")
     artifact = load_artifact(folder, verify=settings.verify)
     songs = SongSearch.from_artifact(artifact)
+    songs.continuation  # noqa: B018 - loaded now, not by the first request that continues
     text, text_status = load_text_playlists(artifact, songs)
     taste, profiles_version = None, None
     if profiles_folder is not None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pipelines.schemas import Dataset
+from recsys import sentence_vectors
 from recsys.artifact import Artifact, add_song_text, load_artifact, save_artifact
 from recsys.base import Recommender
 from recsys.baselines import ALS, BPR, CoOccurrence, Popularity
@@ -26,6 +27,7 @@ from recsys.similarity import (
 )
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
 from recsys.song_text import (
+    SENTENCE_VERSION,
     Progress,
     SongText,
     TextMapConfig,
@@ -110,12 +112,18 @@ def describe_songs(model: Song2Vec, catalog: Catalog, config: TextMapConfig,
                    ) -> SongText:
     """Embed the catalogue's songs with the text encoder `config` names and fit the text
     map. Sentences that the artifact at `reuse_from` (when there is one, with the same
-    encoder) embedded already are taken from it, not encoded again. The Hugging Face
-    libraries must have been told to stay offline by the caller (the CLI does)."""
+    encoder) or the shipped tables (`config.shipped_vectors`) embedded already are taken from
+    them, not encoded again. The Hugging Face libraries must have been told to stay offline by
+    the caller (the CLI does)."""
     from audio_gen.text_encoder import load_text_encoder  # torch + transformers: heavy
 
     encoder = load_text_encoder(config.encoder, max_length=config.max_length)
-    reuse = _reusable_embeddings(reuse_from, config) if reuse_from is not None else {}
+    reuse = {}
+    if config.shipped_vectors:
+        reuse = sentence_vectors.load_table(sentence_vectors.SHIPPED, config.encoder,
+                                            config.max_length, SENTENCE_VERSION)
+    if reuse_from is not None:
+        reuse.update(_reusable_embeddings(reuse_from, config))
     return fit_song_text(encoder, config, model, catalog, artist_codes(
         catalog.songs["artist"].to_list()), reuse, on_progress)
 

@@ -7,8 +7,9 @@ tag axes and text search, on FAISS indexes built once per model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -52,12 +53,12 @@ class SongSearch:
 
     def __init__(
         self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
-        index_config: IndexConfig | None = None, continuation: Recommender | None = None,
+        index_config: IndexConfig | None = None,
+        continuation: Recommender | Callable[[], Recommender | None] | None = None,
         estimated: np.ndarray | None = None, colisten: CoListening | None = None,
     ) -> None:
         self.model, self.catalog = model, catalog
-        # What `continue` ranks with: the two-stage ranker when the artifact holds one.
-        self.continuation = continuation
+        self._continuation = continuation
         self.plays = np.asarray(plays, dtype=np.float64)
         # Songs whose vectors the text map estimated (`recsys.song_text.with_estimates`): they
         # are searched and answered like the others, and marked wherever they show.
@@ -92,6 +93,14 @@ class SongSearch:
                                       catalog.songs["tags"].to_list(),
                                       self.known & ~catalog.placeholder)
 
+    @cached_property
+    def continuation(self) -> Recommender | None:
+        """What `continue` ranks with: the two-stage ranker when the artifact holds one. Given
+        as a loader, it is loaded on first use: loading fits the ranker's candidate generators
+        and imports LightGBM (seconds), which similar songs, search and tags never need."""
+        given = self._continuation
+        return given() if callable(given) and not isinstance(given, Recommender) else given
+
     @classmethod
     def from_artifact(cls, artifact: Artifact, index_config: IndexConfig | None = None):
         counts = artifact.playlists["song_id"].value_counts()
@@ -103,7 +112,7 @@ class SongSearch:
             model, estimated = with_estimates(model, artifact.song_text, artifact.artists,
                                               artifact.catalog.placeholder)
         return cls(model, artifact.catalog, plays, index_config,
-                   continuation=artifact.next_song.get("songspace"), estimated=estimated,
+                   continuation=lambda: artifact.next_song.get("songspace"), estimated=estimated,
                    colisten=artifact.colisten)
 
     # -- naming songs -------------------------------------------------------------------------

@@ -60,6 +60,9 @@ class TextMapConfig(Settings):
     batch_size : sentences per encoder call.
     holdout : share of the songs with vectors held out to choose the map's settings.
     seed : of the held-out draw.
+    shipped_vectors : take the vectors of sentences that the tables shipped with the embedded
+        data hold (`data/text_vectors/`, same encoder and max_length) instead of encoding
+        them again (`recsys.sentence_vectors`).
     """
 
     kind: ClassVar[str] = "text-map"
@@ -70,6 +73,7 @@ class TextMapConfig(Settings):
     batch_size: int = 64
     holdout: float = 0.1
     seed: int = 0
+    shipped_vectors: bool = True
 
     def __post_init__(self) -> None:
         self._require({"max_length": self.max_length >= 8, "batch_size": self.batch_size >= 1,

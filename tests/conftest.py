@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,23 +33,41 @@ def run(*args, code: int = 0):
     return result
 
 
+def once_per_session(tmp_path_factory, name: str, make: Callable[[Path], None]) -> Path:
+    """The folder `name`, made by `make(folder)` once in the whole test session: the parallel
+    test workers share it (the first to need it makes it while the others wait), so a
+    training every worker needs runs once, not once per worker."""
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker's base is a folder of the run's base, which they share.
+    shared = base.parent if base.name.startswith("popen-gw") else base
+    folder = shared / "once" / name
+    folder.parent.mkdir(exist_ok=True)
+    with open(folder.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder.parent / f"{name}.done").exists():
+            make(folder)
+            (folder.parent / f"{name}.done").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def splits(tmp_path_factory) -> Path:
     """The embedded data split as `songspace split` does it."""
     from foundation.paths import DEFAULT_DATA
 
-    out = tmp_path_factory.mktemp("splits")
-    run("split", DEFAULT_DATA, "--out", out, "--valid", "0.05", "--test", "0.05", "--seed", "1")
-    return out
+    return once_per_session(tmp_path_factory, "splits", lambda out: run(
+        "split", DEFAULT_DATA, "--out", out, "--valid", "0.05", "--test", "0.05", "--seed", "1"))
 
 
 @pytest.fixture(scope="session")
 def model(splits, tmp_path_factory) -> Path:
-    """A small seeded song2vec model trained through the CLI on the embedded data."""
-    out = tmp_path_factory.mktemp("models") / "model"
-    run("train", "--playlists", splits / "train", "--out", out, "--epochs", "5", "--seed", "1",
-        "--ranker-cases", "300")
-    return out
+    """A small seeded song2vec model trained through the CLI on the embedded data (its
+    folder is the only thing in its parent, as for a model a user trains)."""
+    def train(folder: Path) -> None:
+        run("train", "--playlists", splits / "train", "--out", folder / "model", "--epochs",
+            "5", "--seed", "1", "--ranker-cases", "300")
+
+    return once_per_session(tmp_path_factory, "models", train) / "model"
 
 
 # The README's chains by how long they run (on an idle machine: the trained model's chain about

@@ -18,9 +18,10 @@ MIN_COUNT = 25  # on the embedded data, leaves hundreds of songs without a learn
 ROW_KEYS = {"song_id", "title", "artist", "score"}
 
 
-def train(splits: Path, out: Path, *extra) -> Path:
+def train(splits: Path, out: Path, *extra, settings: str = "") -> Path:
     config = out.parent / f"{out.name}.toml"
-    config.write_text(f"[song2vec]\nmin_count = {MIN_COUNT}\n\n[next_song]\nranker = false\n")
+    config.write_text(f"[song2vec]\nmin_count = {MIN_COUNT}\n\n[next_song]\nranker = false\n"
+                      f"{settings}")
     run("train", "--playlists", splits / "train", "--out", out, "--config", config,
         "--epochs", "3", "--seed", "1", *extra)
     return out
@@ -134,3 +135,35 @@ def test_the_shipped_encoder_makes_genre_playlists(plain_model, tmp_path):
     rows = rows_of(run("playlist", "90s gangsta rap", "--model", out, "--k", "20", "--json"))
     rap = [bool({"rap", "hip hop", "hip-hop"} & set(tags[r["song_id"]])) for r in rows]
     assert len(rows) == 20 and np.mean(rap) >= 0.7, rows
+
+
+def test_train_takes_the_shipped_sentence_vectors_and_encodes_the_rest(splits, tmp_path,
+                                                                      monkeypatch):
+    from audio_gen.text_encoder import load_text_encoder
+    from recsys import sentence_vectors
+    from recsys.catalog import Catalog
+    from recsys.song_text import SENTENCE_VERSION, SongText, catalogue_sentences
+
+    sentences = catalogue_sentences(Catalog(pl.read_parquet(splits / "train" / "songs.parquet")))
+    shipped = [t for t in sentences[::2] if t]
+    # Vectors the tests' encoder would never make, so that a taken one is recognised.
+    vectors = np.random.default_rng(0).normal(size=(len(shipped), 64))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    sentence_vectors.save_table(sentence_vectors.table_path(tmp_path, "hashing-64", 128),
+                                shipped, vectors, SENTENCE_VERSION)
+    monkeypatch.setattr(sentence_vectors, "SHIPPED", tmp_path)
+    table = dict(zip(shipped, vectors, strict=True))
+    encoder = load_text_encoder("hashing-64", max_length=128)
+
+    def embeddings(model: Path) -> dict[str, np.ndarray]:
+        texts = catalogue_sentences(Catalog(pl.read_parquet(model / "songs.parquet")))
+        rows = SongText.load(model).embeddings
+        return {t: rows[i] for i, t in enumerate(texts) if t}
+
+    taken = embeddings(train(splits, tmp_path / "taken"))
+    for text, vector in taken.items():
+        expected = table[text] if text in table else np.asarray(encoder.pooled([text]))[0]
+        np.testing.assert_allclose(vector, expected, atol=2e-3, err_msg=text)
+    encoded = embeddings(train(splits, tmp_path / "encoded",
+                               settings="\n[text_map]\nshipped_vectors = false\n"))
+    assert not any(np.allclose(encoded[t], table[t], atol=2e-3) for t in shipped)
