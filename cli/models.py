@@ -212,6 +212,10 @@ def train(
     ranker_cases: Annotated[int | None, typer.Option(
         min=10, help="Train the next-song ranker on at most this many cases of the training "
         "playlists (default 100,000; fewer trains faster).")] = None,
+    ranker: Annotated[bool | None, typer.Option(
+        "--ranker/--no-ranker", help="Train the next-song ranker (default: on; [next_song] "
+        "ranker in --config sets it too). Off, `continue` ranks by song2vec alone and "
+        "training takes about half the time.")] = None,
     text_map: Annotated[bool | None, typer.Option(
         "--text-map/--no-text-map", help="Describe the songs with the text encoder and fit "
         "the map into song2vec's space (default: on; a [text_map] table in --config sets it "
@@ -237,6 +241,8 @@ def train(
         next_values["sequence_minutes"] = sequence_minutes
     if ranker_cases is not None:
         next_values["max_cases"] = ranker_cases
+    if ranker is not None:
+        next_values["ranker"] = ranker
     if text_map is not None:
         text_values["enabled"] = text_map
     if text_encoder is not None:

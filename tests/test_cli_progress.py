@@ -29,7 +29,7 @@ def fake_clock(monkeypatch):
 
 def test_train_logs_epochs_with_rate_and_eta_off_a_terminal(splits, tmp_path, fake_clock):
     result = run("train", "--playlists", splits / "train", "--out", tmp_path / "m",
-                 "--epochs", "3", "--seed", "1", "--ranker-cases", "100")
+                 "--epochs", "3", "--seed", "1", "--no-ranker", "--no-text-map")
     lines = [line for line in result.stderr.splitlines()
              if line.startswith("training song2vec: ")]
     pattern = re.compile(COUNTED.format(unit="epochs"))
@@ -100,7 +100,7 @@ def test_fit_widths_gives_way_in_order():
 def test_pipeline_run_logs_its_current_steps_progress(tmp_path, fake_clock):
     config = tmp_path / "pipeline.toml"
     config.write_text('[data]\ntest = 0.05\nseed = 1\n[song2vec]\nepochs = 2\n'
-                      '[next_song]\nmax_cases = 200\n[batch]\n'
+                      '[next_song]\nranker = false\n[batch]\n'
                       'partitions = 2\n[evaluate]\nmodels = ["song2vec", "popularity"]\n'
                       'max_positions = 2\nsimilar_songs = 200\n')
     result = run("pipeline", "run", "--config", config, "--out", tmp_path / "out")

@@ -48,7 +48,7 @@ def test_next_train_removes_a_killed_publish_but_not_a_live_one(tmp_path):
     live, live_staging = start_publisher(out)
     try:
         result = run("train", "--playlists", "data/yes_small", "--out", out, "--epochs", "1",
-                     "--seed", "1", "--ranker-cases", "100", "--json")
+                     "--seed", "1", "--no-ranker", "--no-text-map", "--json")
         assert json.loads(result.stdout.strip().splitlines()[-1])["model"]
         assert not dead_staging.exists()
         assert live_staging.is_dir() and (live_staging / "vectors.npy").is_file()

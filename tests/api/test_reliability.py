@@ -48,7 +48,7 @@ def smaller(splits, listeners, lacking, tmp_path_factory) -> tuple[Path, Path]:
     pl.read_parquet(splits / "train" / "songs.parquet").filter(
         pl.col("song_id") != lacking).write_parquet(data / "songs.parquet")
     run("train", "--playlists", data, "--out", folder / "model", "--epochs", "1", "--seed", "2",
-        "--ranker-cases", "100")
+        "--no-ranker", "--no-text-map")
     rows = [e for user, songs in listeners.items()
             for e in as_events(user, [s for s in songs if s != lacking])]
     run("profiles", "build", "--logs", write_csv(folder / "logs.csv", rows), "--model",

@@ -41,6 +41,28 @@ def test_minilm_gives_token_states_and_a_meaningful_pooled_vector(encoder):
     assert torch.equal(again.pooled, e.pooled[:1])  # from the cache
 
 
+def test_the_plain_torch_bert_gives_the_states_transformers_gives(encoder):
+    """audio_gen.bert stands in for transformers' BertModel: the same tokens and states."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from audio_gen import bert
+
+    assert isinstance(encoder.model, bert.Bert)  # the default encoder takes the fast path
+    texts = ["a slow piano melody", "", "Hotel California by Eagles. classic rock, 70s, "
+             "soft rock, country rock, guitar, male vocalists " * 6, "Mötley Crüe: Kickstart My Heart"]
+    ours = encoder.encode(texts)
+    tokenizer = AutoTokenizer.from_pretrained(encoder.path, local_files_only=True)
+    reference = AutoModel.from_pretrained(encoder.path, local_files_only=True).eval()
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=encoder.max_length,
+                      return_tensors="pt")
+    with torch.no_grad():
+        states = reference(**batch).last_hidden_state
+    assert torch.equal(ours.mask, batch["attention_mask"].bool())
+    assert batch["input_ids"].shape[1] == encoder.max_length  # the long text was cut
+    mask = ours.mask[..., None]
+    assert torch.allclose(ours.tokens * mask, states * mask, atol=1e-4)
+
+
 @pytest.mark.skipif(not (DEFAULT_MODEL / "model_index.json").is_file(),
                     reason="no shipped checkpoint in this checkout")
 def test_the_shipped_checkpoint_generates_from_the_command_line(tmp_path):
