@@ -1,5 +1,6 @@
 """Progress as a user sees it: off a terminal (CliRunner's stderr is not one) plain log lines
-with done/total, rate and ETA; on an 80-column terminal a bar that fits."""
+with done/total, rate and ETA; on an 80-column terminal a bar that fits. (`pipeline run`'s
+progress is checked on tests/pipelines/test_pipeline_run.py's run.)"""
 
 from __future__ import annotations
 
@@ -95,17 +96,3 @@ def test_fit_widths_gives_way_in_order():
     fitted = progress.fit_widths(widths, 79)
     assert fitted["elapsed"] == 0 and fitted["count"] == 12 and fitted["eta"] == 11
     assert sum(w + 1 for w in fitted.values() if w) - 1 <= 79
-
-
-def test_pipeline_run_logs_its_current_steps_progress(tmp_path, fake_clock):
-    config = tmp_path / "pipeline.toml"
-    config.write_text('[data]\ntest = 0.05\nseed = 1\n[song2vec]\nepochs = 2\n'
-                      '[next_song]\nranker = false\n[batch]\n'
-                      'partitions = 2\n[evaluate]\nmodels = ["song2vec", "popularity"]\n'
-                      'max_positions = 2\nsimilar_songs = 200\n')
-    result = run("pipeline", "run", "--config", config, "--out", tmp_path / "out")
-    err = result.stderr
-    assert re.search(r"^train: 2/2 epochs \(100%\), [\d.,]+ epochs/s, elapsed", err, re.M), err
-    assert re.search(r"^evaluate: " + COUNTED.format(unit="cases")
-                     + r".*; running evaluating popularity", err, re.M), err
-    assert re.search(r"^train: .*; done [\d.]+s$", err, re.M)

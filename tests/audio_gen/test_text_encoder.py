@@ -49,7 +49,8 @@ def test_the_plain_torch_bert_gives_the_states_transformers_gives(encoder):
 
     assert isinstance(encoder.model, bert.Bert)  # the default encoder takes the fast path
     texts = ["a slow piano melody", "", "Hotel California by Eagles. classic rock, 70s, "
-             "soft rock, country rock, guitar, male vocalists " * 6, "Mötley Crüe: Kickstart My Heart"]
+             "soft rock, country rock, guitar, male vocalists " * 6,
+             "Mötley Crüe: Kickstart My Heart"]
     ours = encoder.encode(texts)
     tokenizer = AutoTokenizer.from_pretrained(encoder.path, local_files_only=True)
     reference = AutoModel.from_pretrained(encoder.path, local_files_only=True).eval()

@@ -5,8 +5,10 @@ artifacts, and `current` only ever points at a complete run."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,9 +20,11 @@ import numpy as np
 import polars as pl
 import pytest
 
+from foundation import progress
 from foundation.publishing import sha256_file
 from recsys.profile_artifact import load_profiles
 from tests.conftest import run
+from tests.test_cli_progress import COUNTED
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +58,29 @@ def config(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def local_run(config, tmp_path_factory) -> Path:
+def local_log(config, tmp_path_factory) -> tuple[Path, str]:
+    """The local run and what it logged off a terminal, with a progress line per update (a
+    clock that moves a second a reading, as tests/test_cli_progress.py's)."""
     out = tmp_path_factory.mktemp("local")
-    run("pipeline", "run", "--config", config, "--out", out)
-    return out
+    ticks = itertools.count()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(progress, "clock", lambda: float(next(ticks)))
+        patch.setenv(progress.INTERVAL_ENV, "0")
+        result = run("pipeline", "run", "--config", config, "--out", out)
+    return out, result.stderr
+
+
+@pytest.fixture(scope="module")
+def local_run(local_log) -> Path:
+    return local_log[0]
+
+
+def test_the_run_logs_its_current_steps_progress(local_log):
+    err = local_log[1]
+    assert re.search(r"^train: 2/2 epochs \(100%\), [\d.,]+ epochs/s, elapsed", err, re.M), err
+    assert re.search(r"^evaluate: " + COUNTED.format(unit="cases")
+                     + r".*; running evaluating popularity", err, re.M), err
+    assert re.search(r"^train: .*; done [\d.]+s$", err, re.M)
 
 
 @pytest.fixture(scope="module")
