@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.schemas import PATTERN_HINTS
 from recsys.catalog import InvalidNameError
@@ -22,6 +23,9 @@ logger = logging.getLogger(__name__)
 # Codes for Starlette's own HTTP errors (unknown route, wrong method...).
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large",
                401: "unauthorized"}
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 class ApiError(Exception):
@@ -88,11 +92,33 @@ async def _exclusion(_: Request, error: ExclusionError) -> JSONResponse:
                           str(error), field=error.field, **extra)
 
 
-async def _http(_: Request, error: HTTPException) -> JSONResponse:
+async def _http(request: Request, error: HTTPException) -> JSONResponse:
     code = _HTTP_CODES.get(error.status_code, HTTPStatus(error.status_code).phrase.lower()
                            .replace(" ", "_"))
-    return error_response(error.status_code, code, str(error.detail),
-                          headers=getattr(error, "headers", None))
+    headers = getattr(error, "headers", None)
+    if error.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return error_response(error.status_code, code, str(error.detail), headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the request's path takes. Starlette's own 405 names only
+    the first route that matched the path, so a path served by several routes (GET, POST
+    and DELETE /users/{id}/exclusions) would claim to take one method. A path the schema
+    names literally (POST /songs/arithmetic) has the methods the schema gives it, not those
+    of routes that only match it through a parameter (GET /songs/{song_id}); any other path
+    has every method a route takes it with (tried against the routes, which works through
+    included routers too)."""
+    literal = request.app.openapi()["paths"].get(request.url.path)
+    if literal is not None:
+        return sorted(m.upper() for m in literal)
+    allowed = []
+    for method in _METHODS:
+        scope = {"type": "http", "path": request.url.path, "method": method,
+                 "root_path": request.scope.get("root_path", "")}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _unexpected(_: Request, error: Exception) -> JSONResponse:

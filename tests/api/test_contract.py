@@ -145,3 +145,12 @@ def test_generate_rejects_unknown_fields_and_loose_types(client):
                  {"text": "piano", "seconds": True}):
         answer = client.post("/generate", json=body, headers={"X-API-Key": API_KEY})
         assert answer.status_code == 422, (body, answer.text)
+
+
+def test_a_wrong_method_is_told_every_method_the_path_takes(client):
+    """One path, three routes (GET, POST, DELETE): a 405 names all three, as the schema does."""
+    answer = client.request("OPTIONS", "/users/alice/exclusions")
+    assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
+    documented = client.get("/openapi.json").json()["paths"]["/users/{user_id}/exclusions"]
+    assert answer.headers["allow"] == ", ".join(sorted(m.upper() for m in documented))
+    assert client.request("PUT", "/songs/arithmetic").headers["allow"] == "POST"
