@@ -21,7 +21,7 @@ def load_text_playlists(artifact: Artifact, songs: SongSearch
         return None, (f"the model served ({artifact.path.name}) was trained without the text "
                       "map; add it with `songspace text-map --model DIR`")
     try:
-        from audio_gen.text_encoder import load_text_encoder  # torch + transformers
+        from audio_gen.text_encoder import load_text_encoder  # torch: heavy
 
         encoder = load_text_encoder(song_text.encoder, max_length=song_text.max_length)
     except (ImportError, OSError, ValueError) as error:

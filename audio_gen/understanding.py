@@ -37,7 +37,8 @@ STOP_WORDS = frozenset(str.split("""
 a an the and or but with without in on of for to at by from into onto over under like as that
 this these those is are be being it its which who some any very really quite rather bit little
 lot lots plus please me my i we you your make makes making generate create give want something
-kind sort type style featuring feat also just more less than then so
+kind sort type style featuring feat also just more less than then so about around
+through during while when where
 """))
 FILLER = frozenset(str.split("""
 music song songs track tracks piece pieces tune tunes sound sounds sounding clip audio

@@ -214,8 +214,8 @@ def train(
         "playlists (default 100,000; fewer trains faster).")] = None,
     ranker: Annotated[bool | None, typer.Option(
         "--ranker/--no-ranker", help="Train the next-song ranker (default: on; [next_song] "
-        "ranker in --config sets it too). Off, `continue` ranks by song2vec alone and "
-        "training takes about half the time.")] = None,
+        "ranker in --config sets it too). Off, `continue` ranks by song2vec alone, and "
+        "training is much quicker (the ranker's cross-fitting is most of its time).")] = None,
     text_map: Annotated[bool | None, typer.Option(
         "--text-map/--no-text-map", help="Describe the songs with the text encoder and fit "
         "the map into song2vec's space (default: on; a [text_map] table in --config sets it "

@@ -115,10 +115,10 @@ def describe_songs(model: Song2Vec, catalog: Catalog, config: TextMapConfig,
     encoder) or the shipped tables (`config.shipped_vectors`) embedded already are taken from
     them, not encoded again. The Hugging Face libraries must have been told to stay offline by
     the caller (the CLI does)."""
-    from audio_gen.text_encoder import load_text_encoder  # torch + transformers: heavy
+    from audio_gen.text_encoder import load_text_encoder  # torch: heavy
 
     encoder = load_text_encoder(config.encoder, max_length=config.max_length)
-    reuse = {}
+    reuse: dict[str, np.ndarray] = {}
     if config.shipped_vectors:
         reuse = sentence_vectors.load_table(sentence_vectors.SHIPPED, config.encoder,
                                             config.max_length, SENTENCE_VERSION)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from recsys.artifact import ArtifactError, load_artifact
 from recsys.song2vec import Song2Vec
-from tests.conftest import run
+from tests.conftest import run, train_small_model
 
 runner = CliRunner()
 
@@ -61,8 +61,7 @@ def test_train_writes_a_complete_artifact(model):
 @pytest.mark.slow
 def test_seeded_training_is_reproducible(splits, model, tmp_path):
     again = tmp_path / "again"
-    run("train", "--playlists", splits / "train", "--out", again, "--epochs", "5", "--seed", "1",
-        "--ranker-cases", "300")
+    train_small_model(splits, again)
     first = json.loads((model / "manifest.json").read_text())["files"]
     second = json.loads((again / "manifest.json").read_text())["files"]
     assert first["vectors.npy"] == second["vectors.npy"]
