@@ -1,0 +1,68 @@
+"""The judges of issue 17 (`audio_gen.judges`) trained on real soundfont renders, and the two
+bounds a text-to-music model's adherence is read between: the judges' accuracy on real renders
+of held-out combinations (the ceiling) and against the same clips' captions shuffled (the
+floor). A model's generated clips are judged the same way once one is trained on the soundfont
+source (`--model`).
+
+    .venv/bin/python bench/audio_judges.py [--train 1500] [--test 300] [--seconds 4]
+        -> bench/results/audio_judges.json, bench/results/audio_judges.json.judges
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+OUT = REPO / "bench" / "results" / "audio_judges.json"
+
+
+def main() -> dict:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train", type=int, default=1500)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--sample-rate", type=int, default=24000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    from audio_gen.judges import ATTRIBUTES, accuracy, fit_judges, rendered_set, save_judges
+
+    started = time.perf_counter()
+    x, truth, _ = rendered_set(args.train, args.seed, "exclude", args.seconds, args.sample_rate)
+    rendered = time.perf_counter()
+    judges = fit_judges(x, truth)
+    fitted = time.perf_counter()
+    x_test, truth_test, captions = rendered_set(args.test, args.seed + 1, "only", args.seconds,
+                                           args.sample_rate)
+    shuffled = [truth_test[i] for i in np.random.default_rng(args.seed).permutation(args.test)]
+    chance = {a: max(np.mean([t[a] == v for t in truth_test])
+                     for v in {t[a] for t in truth_test}) for a in ATTRIBUTES}
+    result = {
+        "settings": vars(args),
+        "seconds": {"render_and_features_train": round(rendered - started, 1),
+                    "fit": round(fitted - rendered, 1)},
+        "classes": {a: j.classes for a, j in judges.items()},
+        "train_accuracy": accuracy(judges, x, truth),
+        "ceiling": accuracy(judges, x_test, truth_test),
+        "floor": accuracy(judges, x_test, shuffled),
+        "majority_class": chance,
+        "held_out_examples": captions[:5],
+    }
+    OUT.parent.mkdir(exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=1) + "\n")
+    save_judges(judges, OUT.with_suffix(".json.judges"))
+    print(f"{'attribute':12} {'train':>7} {'ceiling':>8} {'floor':>7} {'majority':>9}")
+    for a in ATTRIBUTES:
+        print(f"{a:12} {result['train_accuracy'][a]:7.3f} {result['ceiling'][a]:8.3f} "
+              f"{result['floor'][a]:7.3f} {chance[a]:9.3f}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
