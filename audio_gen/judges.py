@@ -76,7 +76,9 @@ def features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     np.add.at(chroma, pitch_class, np.sqrt(power[:, pitched]).sum(0))
     chroma /= max(chroma.sum(), 1e-12)
 
-    def fit(profile):
+    def fit(profile):  # 0 for a clip without pitched energy (silence, drums alone)
+        if np.ptp(chroma) == 0:
+            return 0.0
         return max(np.corrcoef(np.roll(profile, k), chroma)[0, 1] for k in range(12))
 
     onset = onset_strength(audio, sample_rate, ONSET_HOP)

@@ -11,6 +11,7 @@ import pytest
 from audio_gen.judges import (
     ATTRIBUTES,
     accuracy,
+    features,
     fit_judges,
     load_judges,
     rendered_set,
@@ -36,3 +37,8 @@ def test_judges_hear_held_out_renders_above_the_floor(tmp_path):
     save_judges(judges, tmp_path / "judges.json")
     again = load_judges(tmp_path / "judges.json")
     assert all(again[a].predict(x_test) == judges[a].predict(x_test) for a in ATTRIBUTES)
+
+
+def test_silence_has_features_a_judge_can_read():
+    """A generated clip may be near silent: its features stay finite."""
+    assert np.isfinite(features(np.zeros(2 * RATE), RATE)).all()
