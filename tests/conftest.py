@@ -62,6 +62,7 @@ def splits(tmp_path_factory) -> Path:
 def train_small_model(splits: Path, out: Path) -> None:
     """`songspace train` of the session's shared model: seeded, 5 epochs, the ranker on 300
     cases cross-fitted over two folds (the default three cost half as much again)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     config = out.parent / f"{out.name}.toml"
     config.write_text("[next_song]\nfolds = 2\n")
     run("train", "--playlists", splits / "train", "--out", out, "--config", config,
