@@ -77,7 +77,7 @@ def model(splits, tmp_path_factory) -> Path:
 
 
 # The README's chains by how long they run (on an idle machine: the trained model's chain about
-# four minutes, make demo a minute and a half, text-to-music and the pipeline under one).
+# two minutes, make demo a minute and a half, text-to-music and the pipeline under one).
 LONGEST_FIRST = ("tests/readme/test_using_it.py", "tests/readme/test_set_up.py",
                  "tests/readme/test_text_to_music.py", "tests/readme/test_batch_pipeline.py")
 
