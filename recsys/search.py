@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from recsys.artifact import Artifact
-from recsys.base import Context, Recommender, context_matrix, top_k
+from recsys.base import Context, Recommender, context_matrix
 from recsys.catalog import Catalog, InvalidNameError, normalise_text
 from recsys.colisten import CoListening
 from recsys.generation import continue_playlist as sample_continuation
@@ -54,11 +54,11 @@ class SongSearch:
     def __init__(
         self, model: Song2Vec, catalog: Catalog, plays: np.ndarray,
         index_config: IndexConfig | None = None,
-        continuation: Recommender | Callable[[], Recommender | None] | None = None,
+        load_continuation: Callable[[], Recommender | None] | None = None,
         estimated: np.ndarray | None = None, colisten: CoListening | None = None,
     ) -> None:
         self.model, self.catalog = model, catalog
-        self._continuation = continuation
+        self._load_continuation = load_continuation
         self.plays = np.asarray(plays, dtype=np.float64)
         # Songs whose vectors the text map estimated (`recsys.song_text.with_estimates`): they
         # are searched and answered like the others, and marked wherever they show.
@@ -95,11 +95,10 @@ class SongSearch:
 
     @cached_property
     def continuation(self) -> Recommender | None:
-        """What `continue` ranks with: the two-stage ranker when the artifact holds one. Given
-        as a loader, it is loaded on first use: loading fits the ranker's candidate generators
-        and imports LightGBM (seconds), which similar songs, search and tags never need."""
-        given = self._continuation
-        return given() if callable(given) and not isinstance(given, Recommender) else given
+        """What `continue` ranks with: the two-stage ranker when the artifact holds one, loaded
+        on first use: loading fits the ranker's candidate generators and imports LightGBM
+        (seconds), which similar songs, search and tags never need."""
+        return self._load_continuation() if self._load_continuation is not None else None
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, index_config: IndexConfig | None = None):
@@ -112,7 +111,8 @@ class SongSearch:
             model, estimated = with_estimates(model, artifact.song_text, artifact.artists,
                                               artifact.catalog.placeholder)
         return cls(model, artifact.catalog, plays, index_config,
-                   continuation=lambda: artifact.next_song.get("songspace"), estimated=estimated,
+                   load_continuation=lambda: artifact.next_song.get("songspace"),
+                   estimated=estimated,
                    colisten=artifact.colisten)
 
     # -- naming songs -------------------------------------------------------------------------
@@ -167,11 +167,8 @@ class SongSearch:
         if exclude_artist:
             exclude.update(self._by_artist.get(self.artists[song], ()))
         if scoring == "blend":
-            scores = self.more_like.scores(song)
-            scores[self.catalog.encode(sorted(exclude))] = -np.inf
-            best = top_k(scores[None, :], k)[0][0]
-            best = best[np.isfinite(scores[best])]
-            return [self.describe(int(i), float(scores[i])) for i in best]
+            best, scores = self.more_like.top(song, k, self.catalog.encode(sorted(exclude)))
+            return [self.describe(int(i), float(v)) for i, v in zip(best, scores, strict=True)]
         if scoring not in ("in_out", "cosine"):
             raise ValueError(f"scoring must be 'blend', 'in_out' or 'cosine', got {scoring!r}")
         index = self.next_index if scoring == "in_out" else self.song_index

@@ -29,6 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from foundation.settings import Settings
+from recsys.base import top_k
 from recsys.colisten import CoListening
 from recsys.tags import is_station_tag
 
@@ -121,6 +122,17 @@ class SimilarSongs:
         if song is not None:
             total[song] = -np.inf
         return total.astype(np.float32)
+
+    def top(self, song: int, k: int, exclude: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """The k songs most like `song` (fewer when fewer may be answered) and their scores,
+        best first; `exclude` (catalogue rows) are left out too."""
+        scores = self.scores(song)
+        if exclude is not None:
+            scores[exclude] = -np.inf
+        best = top_k(scores[None, :], k)[0][0]
+        best = best[np.isfinite(scores[best])]
+        return best, scores[best]
 
 
 def _standardised(values: np.ndarray, among: np.ndarray) -> np.ndarray:

@@ -68,11 +68,7 @@ def in_out_neighbours(model: Song2Vec) -> Neighbours:
 def blended_neighbours(similar: SimilarSongs) -> Neighbours:
     """songspace's "more like this" (`recsys.similar_songs`)."""
 
-    def neighbours(song: int, k: int) -> np.ndarray:
-        ids, values = top_k(similar.scores(song)[None, :], k)
-        return ids[0][np.isfinite(values[0])]
-
-    return neighbours
+    return lambda song, k: similar.top(song, k)[0]
 
 
 def from_recommender(model: Recommender) -> Neighbours:
