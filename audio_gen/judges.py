@@ -88,9 +88,10 @@ def features(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     auto = auto / max(auto[0], 1e-12)
     lags = np.clip(np.round(60.0 * rate / TEMPI).astype(int), 1, len(auto) - 1)
     loudness = integrated_loudness(audio, sample_rate)
+    major, minor = fit(MAJOR), fit(MINOR)
     return np.concatenate([log_mel.mean(0), log_mel.std(0), auto[lags],
-                           [fit(MAJOR), fit(MINOR), fit(MAJOR) - fit(MINOR),
-                            max(loudness, -70.0)]]).astype(np.float32)
+                           [major, minor, major - minor, max(loudness, -70.0)]]
+                          ).astype(np.float32)
 
 
 @dataclass
