@@ -99,7 +99,7 @@ class CoListening:
         sub = x[:, songs]
         gram = (sub.T @ sub).toarray().astype(np.float64)
         gram[np.diag_indices_from(gram)] += config.l2
-        precision = np.linalg.inv(gram)
+        precision = spd_inverse(gram)
         del gram
         weights = precision / -np.diag(precision)[None, :]
         np.fill_diagonal(weights, 0.0)
@@ -139,6 +139,24 @@ class CoListening:
         return cls(sparse.load_npz(folder / "colisten.npz").tocsr(),
                    np.asarray(meta["songs"], np.int64),
                    CoListenConfig.from_dict(meta["config"], str(folder / "colisten.json")))
+
+
+def spd_inverse(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a symmetric positive definite matrix through its Cholesky factor: half
+    the work of a general inverse (n^3 against 2 n^3), which is most of a fit at 10,000 songs.
+    `matrix` is overwritten."""
+    # Imported here: scipy.linalg loads scipy's own BLAS, which serving never needs.
+    from scipy.linalg import lapack
+
+    # The transpose of a symmetric C-ordered matrix is itself in Fortran order: no copy.
+    factor, info = lapack.dpotrf(matrix.T, lower=False, clean=False, overwrite_a=True)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"co-listening Gram matrix is not positive definite "
+                                    f"(LAPACK info {info})")
+    upper = np.triu(inverse)
+    return upper + np.triu(upper, 1).T
 
 
 def _sparsify(weights: np.ndarray, songs: np.ndarray, n_items: int,
