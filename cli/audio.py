@@ -33,11 +33,16 @@ Bf16Option = Annotated[bool, typer.Option(
     "--bf16/--fp32", help="Run the denoiser in bfloat16 (faster on CPUs with AMX/AVX512-BF16).")]
 
 
-def _torch(threads: int):
-    """Import torch for a command, offline and with the requested number of threads."""
+def offline() -> None:
+    """Tell the Hugging Face libraries, before anything imports them, to stay offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _torch(threads: int):
+    """Import torch for a command, offline and with the requested number of threads."""
+    offline()
     import torch
 
     torch.set_num_threads(threads)
@@ -149,7 +154,7 @@ def train_command(
     run: Annotated[Path, typer.Option(help="Run folder: state, pool, log and model/ "
                                       "(resumes when it exists).")],
     config: Annotated[Path | None, typer.Option(
-        help="TOML or JSON file of TrainConfig settings ([unet] and [codec] tables).")] = None,
+        help="TOML or JSON file of TrainConfig settings (\\[unet] and \\[codec] tables).")] = None,
     steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
     max_minutes: Annotated[float | None, typer.Option(

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cli.audio import _torch as offline_torch
+from cli.audio import offline
 from cli.common import (
     JsonOption,
     OnErrorOption,
@@ -213,23 +213,23 @@ def train(
         min=10, help="Train the next-song ranker on at most this many cases of the training "
         "playlists (default 100,000; fewer trains faster).")] = None,
     ranker: Annotated[bool | None, typer.Option(
-        "--ranker/--no-ranker", help="Train the next-song ranker (default: on; [next_song] "
+        "--ranker/--no-ranker", help="Train the next-song ranker (default: on; \\[next_song] "
         "ranker in --config sets it too). Off, `continue` ranks by song2vec alone, and "
         "training is much quicker (the ranker's cross-fitting is most of its time).")] = None,
     text_map: Annotated[bool | None, typer.Option(
         "--text-map/--no-text-map", help="Describe the songs with the text encoder and fit "
-        "the map into song2vec's space (default: on; a [text_map] table in --config sets it "
+        "the map into song2vec's space (default: on; a \\[text_map] table in --config sets it "
         "too): songs without a vector get estimated ones, and `playlist` works. Off saves "
         "the embedding time (about a minute per 5,000 songs on one thread).")] = None,
     text_encoder: Annotated[str | None, typer.Option(
         envvar=TEXT_ENCODER_ENV, help=f"{TEXT_ENCODER_HELP} Default: 'default', or the "
-        "[text_map] table's encoder.")] = None,
+        "\\[text_map] table's encoder.")] = None,
     songs: Annotated[Path | None, typer.Option(help="Catalogue file for plain formats.")] = None,
     on_error: OnErrorOption = "fail",
     json_output: JsonOption = False,
 ) -> None:
     """Train song2vec on playlists, then the two-stage next-song ranker behind `continue`
-    (settings: a [next_song] table in --config) and the text map (a [text_map] table), and
+    (settings: a \\[next_song] table in --config) and the text map (a \\[text_map] table), and
     publish the model artifact."""
     values, next_values, text_values = _load_config(config)
     if seed is not None:
@@ -256,7 +256,7 @@ def train(
     quarantine = Path(tempfile.mkdtemp(prefix="songspace-")) / "quarantine.jsonl"
     dataset = _read(playlists, songs=songs, on_error=on_error, quarantine=quarantine)
     if text_cfg.enabled:
-        offline_torch(cfg.threads)
+        offline()  # torch itself loads only if a song's text is not in the shipped tables
     try:
         with epoch_progress(cfg.epochs) as on_epoch, _stages() as on_stage, \
                 embedding_progress() as on_text:

@@ -28,7 +28,9 @@ from recsys.similarity import (
 from recsys.song2vec import EpochCallback, Song2Vec, Song2VecConfig
 from recsys.song_text import (
     SENTENCE_VERSION,
+    LazyEncoder,
     Progress,
+    SentenceEncoder,
     SongText,
     TextMapConfig,
     catalogue_sentences,
@@ -92,7 +94,7 @@ def train_song2vec(
             on_stage(f"describing the songs with the {text_map.encoder} text encoder")
         try:
             song_text = describe_songs(model, catalog, text_map, reuse_from=Path(out),
-                                       on_progress=on_text)
+                                       on_progress=on_text, threads=config.threads)
         except TooFewSongsError as error:  # a tiny catalogue: the model, without the map
             metrics["text_map"] = {"skipped": str(error)}
         else:
@@ -108,16 +110,25 @@ def train_song2vec(
 
 
 def describe_songs(model: Song2Vec, catalog: Catalog, config: TextMapConfig,
-                   reuse_from: Path | None = None, on_progress: Progress | None = None
-                   ) -> SongText:
+                   reuse_from: Path | None = None, on_progress: Progress | None = None,
+                   threads: int | None = None) -> SongText:
     """Embed the catalogue's songs with the text encoder `config` names and fit the text
     map. Sentences that the artifact at `reuse_from` (when there is one, with the same
     encoder) or the shipped tables (`config.shipped_vectors`) embedded already are taken from
-    them, not encoded again. The Hugging Face libraries must have been told to stay offline by
-    the caller (the CLI does)."""
-    from audio_gen.text_encoder import load_text_encoder  # torch: heavy
+    them, not encoded again; the encoder (and torch, with `threads` threads when given) is
+    loaded only if a sentence is left to encode. The Hugging Face libraries must have been
+    told to stay offline by the caller (the CLI does)."""
 
-    encoder = load_text_encoder(config.encoder, max_length=config.max_length)
+    def load_encoder() -> SentenceEncoder:
+        import torch  # heavy: only when something is left to encode
+
+        from audio_gen.text_encoder import load_text_encoder
+
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return load_text_encoder(config.encoder, max_length=config.max_length)
+
+    encoder = LazyEncoder(load_encoder)
     reuse: dict[str, np.ndarray] = {}
     if config.shipped_vectors:
         reuse = sentence_vectors.load_table(sentence_vectors.SHIPPED, config.encoder,

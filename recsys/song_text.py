@@ -49,6 +49,19 @@ class SentenceEncoder(Protocol):
     def pooled(self, texts: list[str]) -> Any: ...  # (B, D) array-like
 
 
+class LazyEncoder:
+    """An encoder loaded on its first use: when every sentence is in a reused table (the
+    shipped vectors, the artifact being replaced), nothing loads torch or the weights."""
+
+    def __init__(self, load: Callable[[], SentenceEncoder]) -> None:
+        self._load, self._encoder = load, None
+
+    def pooled(self, texts: list[str]) -> Any:
+        if self._encoder is None:
+            self._encoder = self._load()
+        return self._encoder.pooled(texts)
+
+
 @dataclass
 class TextMapConfig(Settings):
     """The `[text_map]` settings of `songspace train`.
