@@ -96,7 +96,7 @@ def build(
     on_error: OnErrorOption = "fail",
     config: Annotated[Path | None, typer.Option(
         help="TOML or JSON file of profile settings (recsys.profiles.ProfileConfig; a "
-             "[colisten] table: recsys.colisten.CoListenConfig).")] = None,
+             "\\[colisten] table: recsys.colisten.CoListenConfig).")] = None,
     colisten_songs: Annotated[int | None, typer.Option(
         min=0, help="Songs the co-listening model covers, the most played first (default "
                     "10,000; 0: recommend from the profile alone).")] = None,

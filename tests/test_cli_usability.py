@@ -59,3 +59,30 @@ def test_a_failed_profiles_build_names_a_quarantine_file_that_exists(model, tmp_
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert [row["field"] for row in rows] == ["ts"]
     assert not (tmp_path / "profiles").exists()
+
+
+def test_help_keeps_the_bracketed_names_it_mentions():
+    """Help is rich markup, where "[codec]" is a tag and vanishes unless escaped: every
+    bracketed name a command's or an option's help mentions (config tables) must be shown."""
+    import click
+    import typer
+
+    from cli.main import app
+
+    def commands(group: click.Command, path: tuple[str, ...] = ()):
+        yield path, group
+        for name, sub in getattr(group, "commands", {}).items():
+            yield from commands(sub, (*path, name))
+
+    checked = 0
+    for path, command in commands(typer.main.get_command(app)):
+        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        wanted = {name.replace("\\", "") for text in texts
+                  for name in re.findall(r"\\?\[[\w .,/-]+\]", text)}
+        if not wanted:
+            continue
+        shown = "".join(run(*path, "--help").stdout.split())
+        missing = {name for name in wanted if name.replace(" ", "") not in shown}
+        assert not missing, f"songspace {' '.join(path)} --help loses {missing}"
+        checked += 1
+    assert checked >= 2
