@@ -268,6 +268,13 @@ def evaluate_command(
 ) -> None:
     """Attribute accuracy on held-out caption combinations: generated vs real clips (ceiling)
     vs guidance 0 (floor), diversity across seeds, and a PNG grid of spectrograms."""
+    _check_model(model)
+    trained_on = json.loads((model / "model_index.json").read_text()).get("meta", {}).get("data")
+    if trained_on == "soundfont":
+        raise fail(f"{model}: trained on soundfont renders, and this evaluation measures the "
+                   "synthesiser's world (its held-out combinations, heard by the analysis "
+                   "module); measure it with `python bench/audio_adherence.py --model "
+                   f"{model}` (judges trained on soundfont renders)")
     _torch(threads)
     from audio_gen.evaluate import ATTRIBUTES, EvalConfig, evaluate, save_grid
 
