@@ -115,6 +115,19 @@ def test_evaluate_on_the_validation_split(tiny_model_dir, tmp_path):
     assert "split must be one of held_out, validation" in result.stderr
 
 
+def test_evaluate_sends_a_soundfont_model_to_the_judges(tiny_model_dir, tmp_path):
+    """The synthesiser's evaluation cannot hear a soundfont model's genres and instruments:
+    rather than figures that mean nothing, it names the measure that does."""
+    index = json.loads((tiny_model_dir / "model_index.json").read_text())
+    index["meta"]["data"] = "soundfont"
+    (tiny_model_dir / "model_index.json").write_text(json.dumps(index))
+    result = run("audio", "evaluate", "--model", tiny_model_dir, "--out", tmp_path / "e",
+                 code=2)
+    message = " ".join(result.stderr.split())
+    assert "trained on soundfont renders" in message and "bench/audio_adherence.py" in message
+    assert not (tmp_path / "e").exists()
+
+
 def test_train_rejects_a_bad_config(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text("stepz = 3\n")
