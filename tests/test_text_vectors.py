@@ -47,3 +47,25 @@ def test_the_table_is_what_the_encoder_makes(table):
     shipped = np.stack([table[t] for t in texts])
     cosine = (fresh * shipped).sum(1) / np.linalg.norm(shipped, axis=1)
     assert cosine.min() > 0.999, dict(zip(texts, cosine.round(5), strict=True))
+
+
+
+def test_a_training_the_table_covers_never_loads_the_encoder(table, model, monkeypatch):
+    """`songspace train` on the embedded data takes every sentence from the table, so it does
+    not pay for torch and the encoder's weights (recsys.song_text.LazyEncoder)."""
+    import audio_gen.text_encoder
+    from pipelines.training import describe_songs
+    from recsys.artifact import load_artifact
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the encoder was loaded")
+
+    monkeypatch.setattr(audio_gen.text_encoder, "load_text_encoder", refuse)
+    artifact = load_artifact(model)
+    song_text = describe_songs(artifact.model, artifact.catalog, DEFAULTS)
+    assert song_text.embeddings.shape == (len(artifact.catalog), 384)
+    missing = Catalog(artifact.catalog.songs.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit("A Title No Table Holds"))
+        .otherwise(pl.col("title")).alias("title")))
+    with pytest.raises(AssertionError, match="the encoder was loaded"):
+        describe_songs(artifact.model, missing, DEFAULTS)
