@@ -45,6 +45,9 @@ def main() -> dict:
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--resample", action="store_true",
+                        help="judge a model of another sample rate (e.g. the 16 kHz synthesiser "
+                             "model) by resampling its clips; its band stays its own")
     parser.add_argument("--skip-typed", action="store_true",
                         help="only the held-out table (e.g. on validation renders, --seed 2)")
     args = parser.parse_args()
@@ -63,20 +66,30 @@ def main() -> dict:
 
     judges = load_judges(args.judges)
     pipe = TextToMusic.from_pretrained(args.model)
-    if pipe.sample_rate != judges.sample_rate:
+    if pipe.sample_rate != judges.sample_rate and not args.resample:
         raise SystemExit(f"{args.model}: the model makes {pipe.sample_rate} Hz audio, the judges "
                          f"hear {judges.sample_rate} Hz (rerun bench/audio_judges.py with "
-                         f"--sample-rate {pipe.sample_rate})")
+                         f"--sample-rate {pipe.sample_rate}, or pass --resample)")
+
+    def heard(audio: np.ndarray):
+        if pipe.sample_rate != judges.sample_rate:
+            from math import gcd
+
+            from scipy.signal import resample_poly
+
+            common = gcd(pipe.sample_rate, judges.sample_rate)
+            audio = resample_poly(audio, judges.sample_rate // common,
+                                  pipe.sample_rate // common).astype(np.float32)
+        return hear(audio, judges.sample_rate)
     real, truth, captions = rendered_set(args.count, args.seed, "only", 4.0, judges.sample_rate)
     log(f"{args.count} held-out renders heard")
     generated, delivered = [], []
     for i, caption in enumerate(captions):
         clip = pipe(caption, seconds=4.0, steps=args.steps, guidance=args.guidance, seed=i,
                     normalise_loudness=False)
-        generated.append(hear(clip.audio, clip.sample_rate))
+        generated.append(heard(clip.audio))
         target = pipe.loudness_target(pipe.understand(caption))
-        delivered.append(hear(normalise(clip.audio, clip.sample_rate, target)[0],
-                              clip.sample_rate))
+        delivered.append(heard(normalise(clip.audio, clip.sample_rate, target)[0]))
         if (i + 1) % 20 == 0:
             log(f"{i + 1}/{args.count} clips generated")
     shuffled = [truth[i] for i in np.random.default_rng(args.seed).permutation(len(truth))]
@@ -92,7 +105,7 @@ def main() -> dict:
     typed = []
     for i, row in enumerate(prompts):
         clip = pipe(row["prompt"], seconds=4.0, steps=args.steps, guidance=args.guidance, seed=i)
-        said = judges.predict(hear(clip.audio, clip.sample_rate))
+        said = judges.predict(heard(clip.audio))
         typed.append({"prompt": row["prompt"], "asked": {"instrument": row["instrument_family"],
                                                          "genre": row["genre"]},
                       "heard": {a: said[a][0] for a in ("instrument", "genre")},
