@@ -141,10 +141,10 @@ def _first_strong_peak(row: np.ndarray, lo: int, hi: int) -> float | None:
     return start + k + float(np.clip(shift, -0.5, 0.5))
 
 
-def onset_strength(
-    audio: np.ndarray, sample_rate: int, hop: int = ONSET_HOP, bands: int = 24
-) -> np.ndarray:
-    """Half-wave rectified flux of log energies in log-spaced bands, one value per ``hop``.
+def band_flux(audio: np.ndarray, sample_rate: int, hop: int = ONSET_HOP, bands: int = 24
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Half-wave rectified flux of log energies per log-spaced band, (frames - 1, bands), one
+    row per ``hop``, and the bands' centre frequencies.
 
     Log-spaced bands (30 Hz to Nyquist) let a kick drum's few low bins count as much as a
     snare's many high ones. The clip's first and last 30 ms are faded in and out, since cutting
@@ -166,8 +166,16 @@ def onset_strength(
     energy = np.zeros((len(power), bands))
     np.add.at(energy.T, band[keep], power[:, keep].T)
     log_energy = np.log1p(1000.0 * energy / max(energy.max(), 1e-20))
-    flux = np.maximum(np.diff(log_energy, axis=0), 0.0).sum(axis=1)
-    return np.concatenate([[0.0], flux])
+    return np.maximum(np.diff(log_energy, axis=0), 0.0), np.sqrt(edges[:-1] * edges[1:])
+
+
+def onset_strength(
+    audio: np.ndarray, sample_rate: int, hop: int = ONSET_HOP, bands: int = 24
+) -> np.ndarray:
+    """The onset strength, one value per ``hop``: :func:`band_flux` summed over the bands
+    (0 for the first frame)."""
+    flux, _ = band_flux(audio, sample_rate, hop, bands)
+    return np.concatenate([[0.0], flux.sum(axis=1)])
 
 
 def tempo(

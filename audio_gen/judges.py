@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from audio_gen.analysis import tempo_of_onsets
+from audio_gen.analysis import band_flux, tempo_of_onsets
 from audio_gen.arrange import Arrangement
 from audio_gen.loudness import integrated_loudness
 from audio_gen.styles import INSTRUMENTS
@@ -52,7 +52,7 @@ ATTRIBUTES = ("instrument", "genre", "tempo", "mode", "loudness")
 MODES = ("major", "minor")
 N_MELS, MEL_FFT, MEL_HOP, MEL_FMIN = 64, 2048, 512, 30.0
 CHROMA_FFT = 8192  # 2.9 Hz bins at 24 kHz: a semitone apart even in the bass
-PULSE_FFT, PULSE_HOP, PULSE_BANDS = 1024, 128, 24
+PULSE_HOP, PULSE_BANDS = 128, 24  # band_flux frames of 1024 samples
 TEMPI = np.geomspace(40.0, 240.0, 96)
 # (low Hz, high Hz, which quarter of the clip or None for all of it) of each chroma channel
 CHROMA_PARTS = ((55.0, 2000.0, None), (40.0, 260.0, None), (260.0, 2000.0, None),
@@ -154,22 +154,8 @@ def _pulse(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     """Onset strength autocorrelation of low (< 200 Hz: kick, bass), middle, high (> 2 kHz:
     hats, snare) and all bands at TEMPI, then the estimated tempo (log2 of BPM/100, 0 when none
     is found), whether one was, and the onset strength's mean and spread. The flux is
-    :func:`audio_gen.analysis.onset_strength`'s, kept per band."""
-    audio = audio.copy()
-    fade = min(int(0.03 * sample_rate), len(audio) // 2)  # the clip's edges are no onsets
-    if fade:
-        ramp = np.linspace(0.0, 1.0, fade)
-        audio[:fade] *= ramp
-        audio[-fade:] *= ramp[::-1]
-    power = np.abs(np.fft.rfft(_frames(audio, PULSE_FFT, PULSE_HOP) * np.hanning(PULSE_FFT))) ** 2
-    freqs = np.fft.rfftfreq(PULSE_FFT, 1.0 / sample_rate)
-    edges = np.geomspace(30.0, sample_rate / 2, PULSE_BANDS + 1)
-    band = np.searchsorted(edges, freqs, side="right") - 1
-    keep = (band >= 0) & (band < PULSE_BANDS)
-    energy = np.zeros((len(power), PULSE_BANDS))
-    np.add.at(energy.T, band[keep], power[:, keep].T)
-    flux = np.maximum(np.diff(np.log1p(1000.0 * energy / max(energy.max(), 1e-20)), axis=0), 0)
-    centres = np.sqrt(edges[:-1] * edges[1:])
+    :func:`audio_gen.analysis.band_flux`, the onset strength's, kept per band."""
+    flux, centres = band_flux(audio, sample_rate, PULSE_HOP, PULSE_BANDS)
     groups = (centres < 200.0, (centres >= 200.0) & (centres < 2000.0), centres >= 2000.0,
               np.ones(PULSE_BANDS, bool))
     rate = sample_rate / PULSE_HOP
