@@ -88,7 +88,7 @@ def main() -> dict:
         clip = pipe(caption, seconds=4.0, steps=args.steps, guidance=args.guidance, seed=i,
                     normalise_loudness=False)
         generated.append(heard(clip.audio))
-        target = pipe.loudness_target(pipe.understand(caption))
+        target = pipe.loudness_target(clip.prompt)  # what the pipeline read of the caption
         delivered.append(heard(normalise(clip.audio, clip.sample_rate, target)[0]))
         if (i + 1) % 20 == 0:
             log(f"{i + 1}/{args.count} clips generated")
