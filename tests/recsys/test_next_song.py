@@ -66,6 +66,20 @@ def test_vstan_anchor_is_the_most_recent_shared_song():
     assert scores[4] > scores[3] > scores[2] > scores[0]
 
 
+def test_session_knn_scores_a_big_batch_in_blocks_exactly_as_at_once(monkeypatch):
+    import recsys.session_knn as session_knn
+
+    rng = np.random.default_rng(0)
+    train = [rng.integers(0, 40, rng.integers(2, 12)) for _ in range(300)]
+    contexts = [rng.integers(0, 40, rng.integers(1, 8)) for _ in range(37)]
+    for make in (SKNN, VSKNN, VSTAN):
+        model = make(k=20).fit(train, 40)
+        at_once = model.score(contexts)
+        monkeypatch.setattr(session_knn, "BLOCK_CELLS", 5 * 300)  # blocks of five rows
+        assert np.array_equal(model.score(contexts), at_once)
+        monkeypatch.undo()
+
+
 def test_iknn_scores_songs_by_shared_playlists():
     train = [arr(0, 1), arr(1, 0), arr(0, 2), arr(3, 4)]
     scores = ItemKNN(alpha=0.5).fit(train, 6).score([arr(0)])[0]
