@@ -15,6 +15,7 @@ from typing import Self
 import numpy as np
 from scipy import sparse
 
+from foundation.cores import available_cores
 from recsys.base import Context, Recommender, context_matrix, top_k
 
 
@@ -156,7 +157,7 @@ class ALS(_ImplicitFactorModel):
 
         return AlternatingLeastSquares(
             factors=self.factors, regularization=self.regularization, alpha=self.alpha,
-            iterations=self.iterations, random_state=self.seed,
+            iterations=self.iterations, random_state=self.seed, num_threads=available_cores(),
         )
 
     def _user_factors(self, contexts: Sequence[Context]) -> np.ndarray:
@@ -186,7 +187,7 @@ class BPR(_ImplicitFactorModel):
         return BayesianPersonalizedRanking(
             factors=self.factors, learning_rate=self.learning_rate,
             regularization=self.regularization, iterations=self.iterations,
-            random_state=self.seed,
+            random_state=self.seed, num_threads=available_cores(),
         )
 
     def _user_factors(self, contexts: Sequence[Context]) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import ClassVar, Literal, Self
 
 import numpy as np
 
+from foundation.cores import available_cores
 from foundation.settings import Settings
 from recsys.base import Context, Recommender, context_matrix, top_k
 
@@ -51,7 +51,8 @@ class Song2VecConfig(Settings):
     epochs : passes over the playlists.
     alpha, min_alpha : learning rate, decayed linearly to min_alpha.
     seed : seed of the initial vectors and of gensim's sampling.
-    workers : training threads; 0 means all cores. Only workers=1 is bit-for-bit reproducible.
+    workers : training threads; 0 means every core the process may use (at most
+        OMP_NUM_THREADS when set). Only workers=1 is bit-for-bit reproducible.
     compute_loss : let gensim track the training loss (shown in the progress bar).
     scoring : "in_out" ranks by context(input)·output vectors; "cosine" by input·input cosine.
     context_decay : weight of the song k steps back is context_decay**k.
@@ -94,7 +95,7 @@ class Song2VecConfig(Settings):
 
     @property
     def threads(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        return self.workers or available_cores()
 
 
 @dataclass

@@ -94,6 +94,26 @@ def test_seeded_song2vec_is_reproducible_and_seed_matters():
     assert a.input_vectors.dtype == np.float32
 
 
+def test_omp_num_threads_caps_the_threads_left_to_the_machine(monkeypatch):
+    import os
+
+    from foundation.cores import available_cores
+
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert available_cores() == cores == Song2VecConfig(workers=0).threads
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores + 8))
+    assert available_cores() == cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert Song2VecConfig(workers=0).threads == 1 and Song2VecConfig(workers=3).threads == 3
+    # implicit's BPR on one thread: a seeded baseline gives the same figures every run (on
+    # several threads its lock-free updates race, and the evaluation moved from run to run).
+    playlists, n_items = two_scene_playlists()
+    first, again = (BPR(factors=8, iterations=20, seed=1).fit(playlists, n_items)
+                    for _ in range(2))
+    assert np.array_equal(first.item_factors, again.item_factors)
+
+
 def test_song2vec_reports_each_epoch():
     playlists, n_items = two_scene_playlists(n=50)
     seen = []
