@@ -86,19 +86,25 @@ class SessionKNN(Recommender):
     # -- training: keep the playlists in a form the batch scorer can gather from ------------
     def fit(self, sentences: Sequence[np.ndarray], n_items: int) -> Self:
         self.n_items = n_items
-        rows: list[np.ndarray] = []
-        for s in sentences:
-            s = s[s >= 0]
-            # One vote per song and playlist: the first time it is played keeps its position.
-            _, first = np.unique(s, return_index=True)
-            rows.append(s[np.sort(first)])
-        rows = [r for r in rows if len(r)]
-        lengths = np.array([len(r) for r in rows], np.int64)
-        self.indptr = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        self.items = np.concatenate(rows) if rows else np.zeros(0, np.int64)
-        self.lengths = lengths
-        n_sessions = len(rows)
-        session_of = np.repeat(np.arange(n_sessions), lengths)
+        played = np.concatenate([np.asarray(s, np.int64) for s in sentences]) if sentences \
+            else np.zeros(0, np.int64)
+        playlist = np.repeat(np.arange(len(sentences)), [len(s) for s in sentences])
+        known = played >= 0
+        played, playlist = played[known], playlist[known]
+        # One vote per song and playlist: the first time it is played keeps its position (the
+        # first of each (playlist, song) key in a stable sort, back in playing order).
+        keys = playlist * n_items + played
+        by_key = np.argsort(keys, kind="stable")
+        first = np.ones(len(keys), bool)
+        first[1:] = keys[by_key][1:] != keys[by_key][:-1]
+        kept = np.sort(by_key[first])
+        # Playlists with no known song are left out; the others are numbered in order.
+        _, session_of, lengths = np.unique(playlist[kept], return_inverse=True,
+                                           return_counts=True)
+        self.items = played[kept]
+        self.lengths = lengths.astype(np.int64)
+        self.indptr = np.concatenate([[0], np.cumsum(self.lengths)]).astype(np.int64)
+        n_sessions = len(lengths)
         self.positions = np.arange(len(self.items)) - self.indptr[session_of]
         data = np.ones(len(self.items), np.float32)
         # items x sessions, so a (B, items) context matrix times it gives (B, sessions).
@@ -114,10 +120,7 @@ class SessionKNN(Recommender):
         self.idf = np.where(df > 0, np.log(max(n_sessions, 1) / np.maximum(df, 1)), 0.0)
         self.idf = self.idf.astype(np.float32)
         # Far below any vote: orders the songs no neighbour mentions by popularity.
-        counts = np.bincount(
-            np.concatenate([s[s >= 0] for s in sentences]) if sentences else np.zeros(0, int),
-            minlength=n_items,
-        ).astype(np.float64)
+        counts = np.bincount(played, minlength=n_items).astype(np.float64)
         self.prior = np.where(self.known, 1e-6 * counts / max(counts.max(), 1.0), -np.inf)
         self.prior = self.prior.astype(np.float32)
         return self
