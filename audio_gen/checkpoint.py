@@ -1,8 +1,10 @@
 """Model folders and training state on disk (the only file handling of the model side).
 
 A model folder holds ``model_index.json`` (the configs of every piece, so the model can be
-rebuilt from the folder alone, plus training facts) and ``unet.pt`` (the denoiser's weights,
-float16 by default to keep the shipped checkpoint small). It is published atomically with
+rebuilt from the folder alone, plus training facts), ``unet.pt`` (the denoiser's weights,
+float16 by default to keep the shipped checkpoint small) and, for a model with a vocabulary,
+``vocabulary.pt`` (its phrases' text-encoder vectors, so that checking a prompt does not
+encode the whole vocabulary again in every process). It is published atomically with
 :func:`foundation.publishing.publishing`. Training state for resuming (weights, EMA
 weights, optimiser, step, random states) is one file written to a temporary name and renamed
 into place.
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 INDEX = "model_index.json"
 WEIGHTS = "unet.pt"
+PHRASE_VECTORS = "vocabulary.pt"
 STATE = "training_state.pt"
 FORMAT = 1
 
@@ -42,6 +45,9 @@ class ModelBundle:
     text_encoder: str
     text_max_length: int
     meta: dict[str, Any] = field(default_factory=dict)
+    # {"phrases": [...], "vectors": (P, D) float32}: the vocabulary's phrases as embedded by
+    # the model's own text encoder, or None.
+    phrase_vectors: dict[str, Any] | None = None
 
     def make_scheduler(self, kind: str | None = None) -> NoiseSchedule:
         """The scheduler saved with the model, or another kind on the same schedule."""
@@ -66,6 +72,7 @@ def save_model(
     text_max_length: int,
     meta: dict[str, Any] | None = None,
     half: bool = True,
+    phrase_vectors: dict[str, Any] | None = None,
 ) -> Path:
     """Publish a model folder atomically.
 
@@ -87,6 +94,10 @@ def save_model(
         Training facts (steps, loss, time, data) recorded in the index.
     half : bool
         Store weights as float16 (half the size; they are cast back to float32 on load).
+    phrase_vectors : dict, optional
+        ``{"phrases": [...], "vectors": tensor}``: the vocabulary's phrases embedded by
+        ``text_encoder`` (see :class:`audio_gen.understanding.Vocabulary`), kept in float32
+        so that a prompt check gives the same similarities as encoding them afresh.
 
     Returns
     -------
@@ -108,6 +119,11 @@ def save_model(
     with publishing(folder) as staging:
         torch.save(state, staging / WEIGHTS)
         index["sha256"] = {WEIGHTS: sha256_file(staging / WEIGHTS)}
+        if phrase_vectors is not None:
+            torch.save({"phrases": list(phrase_vectors["phrases"]),
+                        "vectors": phrase_vectors["vectors"].float().contiguous()},
+                       staging / PHRASE_VECTORS)
+            index["sha256"][PHRASE_VECTORS] = sha256_file(staging / PHRASE_VECTORS)
         (staging / INDEX).write_text(json.dumps(index, indent=2) + "\n")
     logger.info("saved model to %s", folder)
     return Path(folder)
@@ -146,7 +162,22 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
         unet=unet.eval(), codec=CodecConfig.from_dict(index["codec"]),
         scheduler=index["scheduler"], text_encoder=text["spec"],
         text_max_length=int(text["max_length"]), meta=index.get("meta", {}),
+        phrase_vectors=_phrase_vectors(folder, index, verify),
     )
+
+
+def _phrase_vectors(folder: Path, index: dict, verify: bool) -> dict[str, Any] | None:
+    """The stored vocabulary vectors, or None when the folder has none (models saved before
+    they were stored: the pipeline then encodes the vocabulary on first use)."""
+    expected = index.get("sha256", {}).get(PHRASE_VECTORS)
+    if expected is None:
+        return None
+    path = folder / PHRASE_VECTORS
+    if not path.is_file():
+        raise CheckpointError(f"{folder}: missing {PHRASE_VECTORS}, which {INDEX} lists")
+    if verify and sha256_file(path) != expected:
+        raise CheckpointError(f"{path}: checksum differs from {INDEX}; the file is damaged")
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:

@@ -85,12 +85,15 @@ class TextToMusic:
     vocabulary : dict, optional
         The concepts the model was trained on (concept -> phrases, see
         :mod:`audio_gen.understanding`); without it prompts are not checked.
+    phrase_vectors : dict, optional
+        The vocabulary's phrases as embedded by this text encoder, saved with the model.
     """
 
     def __init__(
         self, unet: UNet, scheduler: NoiseSchedule, codec: MelCodec, text_encoder: TextEncoder,
         max_seconds: float = MAX_SECONDS, bf16: bool = False,
         vocabulary: dict[str, list[str]] | None = None,
+        phrase_vectors: dict | None = None,
     ) -> None:
         if text_encoder.dim != unet.cfg.text_dim:
             raise ValueError(
@@ -109,7 +112,8 @@ class TextToMusic:
         self.text_encoder = text_encoder
         self.max_seconds = max_seconds
         self.bf16 = bf16
-        self.vocabulary = Vocabulary(vocabulary, text_encoder) if vocabulary else None
+        self.vocabulary = Vocabulary(vocabulary, text_encoder, stored=phrase_vectors) \
+            if vocabulary else None
 
     @classmethod
     def from_pretrained(
@@ -134,8 +138,10 @@ class TextToMusic:
 
         bundle = load_model(folder)
         encoder = text_encoder or load_text_encoder(bundle.text_encoder, bundle.text_max_length)
+        # The stored phrase vectors are the folder's own encoder's: another encoder embeds anew.
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
-                   bf16=bf16, vocabulary=model_vocabulary(bundle.meta))
+                   bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
+                   phrase_vectors=bundle.phrase_vectors if text_encoder is None else None)
 
     @property
     def sample_rate(self) -> int:

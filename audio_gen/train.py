@@ -31,6 +31,7 @@ from audio_gen.pool import Pool, PoolPaused, folder_pool, soundfont_pool, synth_
 from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
+from audio_gen.understanding import Vocabulary
 from audio_gen.unet import UNet, UNetConfig
 from foundation.settings import reject_unknown
 
@@ -322,10 +323,11 @@ def train(
                        "train_seconds": round(elapsed + time.perf_counter() - chunk_start, 1),
                        "data": str(data_folder) if data_folder else cfg.data_source,
                        "pool_size": len(pool), "seed": cfg.seed, "vocabulary": vocabulary,
-                   })
+                   }, phrase_vectors=phrase_vectors)
 
     vocabulary = training_vocabulary(cfg.data_source if data_folder is None else None,
                                      pool.captions)
+    phrase_vectors = Vocabulary(vocabulary, encoder).stored()
     band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
     first_step = step

