@@ -12,7 +12,8 @@ literature, behind the shared `Recommender` interface.
   STAN's session-recency weight (lambda_snh) needs timestamps, which playlists do not have.
 
 Everything is batched numpy / scipy.sparse: context x playlist similarities are one sparse
-product, the top-k neighbours one argpartition, and the votes one bincount.
+product, the top-k neighbours one argpartition, and the votes one bincount (a block of rows at
+a time, see `score`).
 """
 
 from __future__ import annotations
