@@ -327,7 +327,7 @@ def train(
 
     vocabulary = training_vocabulary(cfg.data_source if data_folder is None else None,
                                      pool.captions)
-    phrase_vectors = Vocabulary(vocabulary, encoder).stored()
+    phrase_vectors = Vocabulary(vocabulary, encoder).stored() if vocabulary else None
     band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
     first_step = step
