@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from audio_gen.checkpoint import CheckpointError, load_model
+from audio_gen.pipeline import TextToMusic
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.train import TrainConfig, learning_rate, train
 
@@ -71,6 +72,27 @@ def test_published_model_round_trips(tmp_path):
         load_model(result.model)
     with pytest.raises(CheckpointError, match="not a songspace audio model"):
         load_model(tmp_path)
+
+
+def test_a_folder_whose_captions_hold_no_words_trains_without_a_vocabulary(tmp_path):
+    import wave
+
+    import numpy as np
+
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    rate = tiny_codec_config().sample_rate
+    for name in ("a.wav", "b.wav"):
+        with wave.open(str(folder / name), "wb") as clip:
+            clip.setnchannels(1), clip.setsampwidth(2), clip.setframerate(rate)
+            tone = 0.3 * np.sin(np.arange(rate) * 2 * np.pi * 440 / rate)
+            clip.writeframes((tone * 32767).astype("<i2").tobytes())
+    (folder / "captions.csv").write_text("file,caption\na.wav,1 2 3\nb.wav,42\n")
+    result = train(tiny_config(steps=2, checkpoint_every=2), tmp_path / "run",
+                   HashingTextEncoder(TEXT_DIM), data_folder=folder)
+    assert result.finished
+    assert not (result.model / "vocabulary.pt").exists()
+    assert TextToMusic.from_pretrained(result.model).vocabulary is None
 
 
 def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
