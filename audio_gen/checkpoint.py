@@ -147,12 +147,7 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
         raise CheckpointError(f"{index_path}: not valid JSON: {error}") from None
     if index.get("format") != FORMAT:
         raise CheckpointError(f"{folder}: model format {index.get('format')} is not {FORMAT}")
-    weights = folder / WEIGHTS
-    if not weights.is_file():
-        raise CheckpointError(f"{folder}: missing {WEIGHTS}")
-    expected = index.get("sha256", {}).get(WEIGHTS)
-    if verify and expected and sha256_file(weights) != expected:
-        raise CheckpointError(f"{weights}: checksum differs from {INDEX}; the file is damaged")
+    weights = _checked_file(folder, index, WEIGHTS, verify)
     # A model saved before the beat clock existed has no such key, and no clock.
     unet = UNet(UNetConfig.from_dict({"beat_clock": False, **index["unet"]}))
     state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -166,17 +161,24 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
     )
 
 
-def _phrase_vectors(folder: Path, index: dict, verify: bool) -> dict[str, Any] | None:
-    """The stored vocabulary vectors, or None when the folder has none (models saved before
-    they were stored: the pipeline then encodes the vocabulary on first use)."""
-    expected = index.get("sha256", {}).get(PHRASE_VECTORS)
-    if expected is None:
-        return None
-    path = folder / PHRASE_VECTORS
+def _checked_file(folder: Path, index: dict, name: str, verify: bool) -> Path:
+    """The folder's file `name`: it must exist, and (with `verify`) match the checksum the
+    index records for it, when it records one."""
+    path = folder / name
     if not path.is_file():
-        raise CheckpointError(f"{folder}: missing {PHRASE_VECTORS}, which {INDEX} lists")
-    if verify and sha256_file(path) != expected:
+        raise CheckpointError(f"{folder}: missing {name}")
+    expected = index.get("sha256", {}).get(name)
+    if verify and expected and sha256_file(path) != expected:
         raise CheckpointError(f"{path}: checksum differs from {INDEX}; the file is damaged")
+    return path
+
+
+def _phrase_vectors(folder: Path, index: dict, verify: bool) -> dict[str, Any] | None:
+    """The stored vocabulary vectors, or None when the index lists none (models saved before
+    they were stored: the pipeline then encodes the vocabulary on first use)."""
+    if PHRASE_VECTORS not in index.get("sha256", {}):
+        return None
+    path = _checked_file(folder, index, PHRASE_VECTORS, verify)
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
