@@ -61,6 +61,9 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from foundation.publishing import write_json  # noqa: E402
+
 OUT = REPO / "bench" / "results" / "vocoder.json"
 MODEL_OUT = REPO / "bench" / "results" / "vocoder"
 JUDGES = REPO / "bench" / "results" / "audio_judges.json.judges"
@@ -304,14 +307,6 @@ def judge(decoded: dict[str, list[np.ndarray]], truth: list[dict[str, str]], pat
 
 # ----------------------------------------------------------------------------- the run
 
-def write_json(path: Path, data: dict) -> None:
-    """Atomically: a temporary file beside it, then one rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(temp, path)
-
-
 def print_table(result: dict) -> None:
     figures = result["evaluation"]["figures"]
     rows = [("MR-STFT distance (lower better)", "mr_stft", "{:.3f}"),
@@ -399,7 +394,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     if judges is not None and ceiling.is_file():
         result["judges_ceiling_300_clips"] = json.loads(ceiling.read_text()).get("ceiling")
-    write_json(args.out, result)
+    write_json(args.out, result, indent=1)
     print_table(result)
     return result
 

@@ -1,4 +1,5 @@
-"""Atomic publishing of artifact folders, and the checksums their manifests record.
+"""Atomic publishing of artifact folders and JSON files, and the checksums their manifests
+record.
 
 A folder is written into a temporary sibling and put in place in one rename, so a reader sees
 either the old complete folder or the new complete one, never a half-written one.
@@ -11,6 +12,7 @@ import ctypes.util
 import fcntl
 import glob
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -19,6 +21,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+
+
+def write_json(path: Path, value: dict, indent: int = 2) -> None:
+    """Write JSON through a temporary file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(value, indent=indent, default=str) + "\n")
+    os.replace(tmp, path)
 
 
 def sha256_file(path: Path) -> str:

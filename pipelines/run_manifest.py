@@ -37,14 +37,6 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def write_json(path: Path, value: dict) -> None:
-    """Write JSON through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(json.dumps(value, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
-
-
 def versions() -> dict[str, str]:
     """The versions of the packages a model records, plus the pipeline's own."""
     installed = {d.metadata["Name"].lower(): d.version for d in metadata.distributions()}

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from foundation.publishing import write_json
 from pipelines.engines import Engine, make_engine
 from pipelines.pipeline_config import PipelineConfig
 from pipelines.run_manifest import (
@@ -36,7 +37,6 @@ from pipelines.run_manifest import (
     read_record,
     run_folder,
     versions,
-    write_json,
 )
 from pipelines.schemas import DataError
 from pipelines.step import BadInput, Step, StepContext, hash_json, plan
