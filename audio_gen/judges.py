@@ -421,20 +421,23 @@ def accuracy(judges: Judges, heard: Heard, truth: Sequence[dict[str, str]]
             for a, predicted in judges.predict(heard).items()}
 
 
-def rendered_set(count: int, seed: int, held_out: str, seconds: float, sample_rate: int
+def rendered_set(count: int, seed: int, held_out: str, seconds: float, sample_rate: int,
+                 on_clip: Callable[[int], None] | None = None,
                  ) -> tuple[Heard, list[dict[str, str]], list[str]]:
     """What the judges read of `count` seeded soundfont renders, their labels and captions
     (``held_out`` as for :func:`audio_gen.arrange.sample_arrangement`: "any" for the judges'
-    training, "only" for the held-out combinations)."""
+    training, "only" for the held-out combinations); ``on_clip(done)`` after each."""
     from audio_gen.render import Renderer, make_clip  # FluidSynth: Debian's libfluidsynth3
 
     renderer, rng = Renderer(sample_rate), np.random.default_rng(seed)
     heard, truth, captions = [], [], []
-    for _ in range(count):
+    for done in range(1, count + 1):
         clip = make_clip(rng, renderer, seconds, held_out=held_out)
         heard.append(hear(clip.audio, sample_rate))
         truth.append(labels(clip.spec))
         captions.append(clip.caption)
+        if on_clip is not None:
+            on_clip(done)
     return Heard.stack(heard), truth, captions
 
 

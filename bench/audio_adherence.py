@@ -3,12 +3,13 @@ to the judges (`bench/audio_judges.py`, trained on real soundfont renders), next
 (the judges on real renders of the same captions) and the floor (those renders against the
 captions shuffled).
 
-The held-out set is the judges' own test set: seeded renders of the combinations training never
-drew (`arrange.HELD_OUT`, seed 1), of which the first `--count` are used. The model makes one
-clip per caption (seed = the clip's number), judged on its raw output ("generated": the
-model's own adherence) and as a user gets it, loudness normalised to what the prompt asks for
-("delivered": the prompt reader, not the model, sets "quiet" and "loud" there). Then the
-twelve typed prompts (`bench/typed_prompts.tsv`, written without looking at the caption
+The held-out table is `songspace audio evaluate`'s for a soundfont model
+(`audio_gen.adherence`): the judges' own test renders, seeded renders of the combinations
+training never drew (`arrange.HELD_OUT`, seed 1), of which the first `--count` are captioned;
+the model makes one clip per caption (seed = the clip's number), judged on its raw output
+("generated": the model's own adherence) and as a user gets it, loudness normalised to what the
+prompt asks for ("delivered": the prompt reader, not the model, sets "quiet" and "loud" there).
+Then the twelve typed prompts (`bench/typed_prompts.tsv`, written without looking at the caption
 templates) go through the whole pipeline as a user's would, and their clips' top instrument
 and genre are compared with what each prompt asks for.
 
@@ -26,21 +27,22 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 OUT = REPO / "bench" / "results" / "audio_adherence.json"
-JUDGES = REPO / "bench" / "results" / "audio_judges.json.judges"
 TYPED = REPO / "bench" / "typed_prompts.tsv"
 
 
 def main() -> dict:
+    from audio_gen import DEFAULT_JUDGES
+
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--judges", type=Path, default=JUDGES)
+    parser.add_argument("--judges", type=Path, default=DEFAULT_JUDGES)
     parser.add_argument("--count", type=int, default=120)
-    parser.add_argument("--seed", type=int, default=1, help="the judges' test renders' seed")
+    parser.add_argument("--split", default="held_out",
+                        help="held_out (the judges' test renders, seed 1) or validation (new "
+                             "draws of training combinations, seed 2)")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--threads", type=int, default=1)
@@ -49,13 +51,13 @@ def main() -> dict:
                         help="judge a model of another sample rate (e.g. the 16 kHz synthesiser "
                              "model) by resampling its clips; its band stays its own")
     parser.add_argument("--skip-typed", action="store_true",
-                        help="only the held-out table (e.g. on validation renders, --seed 2)")
+                        help="only the held-out table (e.g. on --split validation)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    from audio_gen.judges import ATTRIBUTES, Heard, accuracy, hear, load_judges, rendered_set
-    from audio_gen.loudness import normalise
+    from audio_gen.adherence import AdherenceConfig, hear_at, judge_adherence
+    from audio_gen.judges import ATTRIBUTES, load_judges
     from audio_gen.pipeline import TextToMusic
 
     torch.set_num_threads(args.threads)
@@ -64,48 +66,23 @@ def main() -> dict:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
+    def progress(done: int, total: int) -> None:
+        if done % 20 == 0 or done == total:
+            log(f"{done}/{total} clips rendered or generated")
+
     judges = load_judges(args.judges)
     pipe = TextToMusic.from_pretrained(args.model)
-    if pipe.sample_rate != judges.sample_rate and not args.resample:
-        raise SystemExit(f"{args.model}: the model makes {pipe.sample_rate} Hz audio, the judges "
-                         f"hear {judges.sample_rate} Hz (rerun bench/audio_judges.py with "
-                         f"--sample-rate {pipe.sample_rate}, or pass --resample)")
-
-    def heard(audio: np.ndarray):
-        if pipe.sample_rate != judges.sample_rate:
-            from math import gcd
-
-            from scipy.signal import resample_poly
-
-            common = gcd(pipe.sample_rate, judges.sample_rate)
-            audio = resample_poly(audio, judges.sample_rate // common,
-                                  pipe.sample_rate // common).astype(np.float32)
-        return hear(audio, judges.sample_rate)
-    real, truth, captions = rendered_set(args.count, args.seed, "only", 4.0, judges.sample_rate)
-    log(f"{args.count} held-out renders heard")
-    generated, delivered = [], []
-    for i, caption in enumerate(captions):
-        clip = pipe(caption, seconds=4.0, steps=args.steps, guidance=args.guidance, seed=i,
-                    normalise_loudness=False)
-        generated.append(heard(clip.audio))
-        target = pipe.loudness_target(clip.prompt)  # what the pipeline read of the caption
-        delivered.append(heard(normalise(clip.audio, clip.sample_rate, target)[0]))
-        if (i + 1) % 20 == 0:
-            log(f"{i + 1}/{args.count} clips generated")
-    shuffled = [truth[i] for i in np.random.default_rng(args.seed).permutation(len(truth))]
-    table = {"ceiling": accuracy(judges, real, truth),
-             "generated": accuracy(judges, Heard.stack(generated), truth),
-             "delivered": accuracy(judges, Heard.stack(delivered), truth),
-             "floor": accuracy(judges, real, shuffled)}
-    table["generated_share_of_ceiling"] = {
-        a: round(table["generated"][a] / table["ceiling"][a], 3) for a in ATTRIBUTES}
+    cfg = AdherenceConfig(count=args.count, split=args.split, steps=args.steps,
+                          guidance=args.guidance, resample=args.resample)
+    report, _ = judge_adherence(pipe, judges, cfg, on_progress=progress)
+    table = report["accuracy"]
 
     with TYPED.open() as handle:
         prompts = [] if args.skip_typed else list(csv.DictReader(handle, delimiter="\t"))
     typed = []
     for i, row in enumerate(prompts):
         clip = pipe(row["prompt"], seconds=4.0, steps=args.steps, guidance=args.guidance, seed=i)
-        said = judges.predict(heard(clip.audio))
+        said = judges.predict(hear_at(clip.audio, clip.sample_rate, judges))
         typed.append({"prompt": row["prompt"], "asked": {"instrument": row["instrument_family"],
                                                          "genre": row["genre"]},
                       "heard": {a: said[a][0] for a in ("instrument", "genre")},
@@ -114,6 +91,7 @@ def main() -> dict:
     log("typed prompts judged")
     result = {"settings": {k: str(v) for k, v in vars(args).items()},
               "seconds": round(time.perf_counter() - started, 1), **table,
+              "generated_share_of_ceiling": report["generated / ceiling"],
               "typed_prompts": {"right": sum(t["right"] for t in typed), "of": len(typed),
                                 "instrument_right": sum(t["heard"]["instrument"]
                                                         == t["asked"]["instrument"]
@@ -127,7 +105,7 @@ def main() -> dict:
           f"{'floor':>6}")
     for a in ATTRIBUTES:
         print(f"{a:12} {table['generated'][a]:9.3f} {table['delivered'][a]:9.3f} "
-              f"{table['ceiling'][a]:8.3f} {table['generated_share_of_ceiling'][a]:6.2f} "
+              f"{table['ceiling'][a]:8.3f} {report['generated / ceiling'][a]:6.2f} "
               f"{table['floor'][a]:6.3f}")
     print(f"typed prompts, top instrument and genre both right: "
           f"{result['typed_prompts']['right']}/{len(typed)} (instrument "

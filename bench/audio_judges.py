@@ -11,7 +11,8 @@ renders neither uses (a validation split of training renders and held-out render
 ``--seed`` + 2); the test renders were read once, for the table.
 
     .venv/bin/python bench/audio_judges.py [--train 2400] [--test 300] [--seconds 4]
-        -> bench/results/audio_judges.json, bench/results/audio_judges.json.judges (torch)
+        -> bench/results/audio_judges.json and the judges themselves (torch), shipped as
+           audio_gen/checkpoints/judges.pt (what `songspace audio evaluate` hears with)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def main() -> dict:
     args = parser.parse_args()
     import torch
 
+    from audio_gen import DEFAULT_JUDGES
     from audio_gen.judges import ATTRIBUTES, accuracy, fit_judges, rendered_set, save_judges
 
     torch.set_num_threads(1)  # a few minutes on one core, beside whatever else runs
@@ -71,7 +73,7 @@ def main() -> dict:
     }
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1) + "\n")
-    save_judges(judges, OUT.with_suffix(".json.judges"))
+    save_judges(judges, DEFAULT_JUDGES)
     print(f"{'attribute':12} {'train':>7} {'ceiling':>8} {'floor':>7} {'majority':>9}")
     for a in ATTRIBUTES:
         print(f"{a:12} {result['train_accuracy'][a]:7.3f} {result['ceiling'][a]:8.3f} "

@@ -31,7 +31,7 @@ Griffin-Lim, both inverting the codec's log-mel images of held-out soundfont ren
      the decoded clip at the real clip's onsets over the real clip's own: 1.0 is as sharp as
      the real render, smearing lowers it. Averaged over clips with onsets.
    * decode time of one clip on one thread (median over the test clips).
-   * the judges' accuracy (``bench/results/audio_judges.json.judges``, trained on real renders)
+   * the judges' accuracy (``audio_gen/checkpoints/judges.pt``, trained on real renders)
      on each version against the clips' labels, and their agreement with what they judge of
      the real clip.
 
@@ -62,11 +62,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from audio_gen import DEFAULT_JUDGES  # noqa: E402
 from foundation.publishing import write_json  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "vocoder.json"
 MODEL_OUT = REPO / "bench" / "results" / "vocoder"
-JUDGES = REPO / "bench" / "results" / "audio_judges.json.judges"
+JUDGES = DEFAULT_JUDGES
 ONSET_WINDOW_S, ONSET_CONTEXT_S, ONSET_TOLERANCE = 0.05, 0.25, 2  # see the docstring
 VERSIONS = ("real", "griffin_lim", "vocoder")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -18,11 +19,14 @@ import typer
 from rich.progress import TextColumn
 from rich.table import Table
 
-from audio_gen import DEFAULT_CHECKPOINT
+from audio_gen import DEFAULT_CHECKPOINT, DEFAULT_JUDGES
 from cli.common import JsonOption, fail
 from foundation.progress import console, progress_bar
 
 DEFAULT_THREADS = 1
+# `audio evaluate`'s defaults: a synthesiser model's captions per held-out combination and
+# clips per caption; a soundfont model's judged captions.
+CAPTIONS_PER_COMBO, SEEDS, JUDGED_CAPTIONS = 3, 2, 120
 
 ThreadsOption = Annotated[int, typer.Option(
     "--threads", min=1, help="CPU threads for torch. 1 is fastest on a busy 2-core machine "
@@ -254,8 +258,15 @@ def evaluate_command(
     out: Annotated[Path, typer.Option(help="Folder for metrics.json, items.jsonl and "
                                       "grid.png.")] = Path("artifacts/audio_eval"),
     captions_per_combo: Annotated[int, typer.Option(min=1, help="Captions per held-out "
-                                                    "combination.")] = 3,
-    seeds: Annotated[int, typer.Option(min=1, help="Generated clips per caption.")] = 2,
+                                                    "combination (a synthesiser-trained model)."
+                                                    )] = CAPTIONS_PER_COMBO,
+    seeds: Annotated[int, typer.Option(min=1, help="Generated clips per caption (a "
+                                       "synthesiser-trained model).")] = SEEDS,
+    count: Annotated[int | None, typer.Option(min=2, help=(
+        "Captions to judge, one clip each (a soundfont-trained model; default "
+        f"{JUDGED_CAPTIONS}: about 5 minutes on two threads)."))] = None,
+    judges: Annotated[Path, typer.Option(help="Judges trained on soundfont renders (a "
+                                         "soundfont-trained model).")] = DEFAULT_JUDGES,
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Seed of captions, real clips and noise.")] = 0,
@@ -267,18 +278,31 @@ def evaluate_command(
     bf16: Bf16Option = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Attribute accuracy on held-out caption combinations: generated vs real clips (ceiling)
-    vs guidance 0 (floor), diversity across seeds, and a PNG grid of spectrograms."""
+    """Attribute accuracy on held-out caption combinations against a ceiling and a floor.
+
+    A soundfont-trained model (like the shipped one) is heard by judges trained on real
+    soundfont renders: instrument family, genre, tempo, mode and loudness of one clip per
+    caption, against the same renders (ceiling) and the renders with their captions shuffled
+    (floor), with a PNG bar chart. A synthesiser-trained model is measured by the analysis
+    module: generated vs real clips vs guidance 0, diversity across seeds, and a PNG grid of
+    spectrograms."""
     _check_model(model)
     try:
         trained_on = json.loads((model / "model_index.json").read_text())["meta"].get("data")
     except (OSError, ValueError, KeyError, AttributeError):
         trained_on = None  # loading the model below names what is wrong with it
     if trained_on == "soundfont":
-        raise fail(f"{model}: trained on soundfont renders, and this evaluation measures the "
-                   "synthesiser's world (its held-out combinations, heard by the analysis "
-                   "module); measure it with `python bench/audio_adherence.py --model "
-                   f"{model}` (judges trained on soundfont renders)")
+        if (captions_per_combo, seeds) != (CAPTIONS_PER_COMBO, SEEDS):
+            raise fail(f"{model}: trained on soundfont renders, so it is judged on --count "
+                       "captions, one clip each; --captions-per-combo and --seeds apply to a "
+                       "synthesiser-trained model")
+        _judged_evaluation(model, judges, out, count or JUDGED_CAPTIONS, steps, guidance, seed,
+                           split, sampler, threads, bf16, json_output)
+        return
+    if count is not None:
+        raise fail(f"{model}: trained on the synthesiser, so it is measured on "
+                   "--captions-per-combo captions per held-out combination; --count applies to "
+                   "a soundfont-trained model")
     _torch(threads)
     from audio_gen.evaluate import ATTRIBUTES, EvalConfig, evaluate, save_grid
 
@@ -294,27 +318,95 @@ def evaluate_command(
         report, items = evaluate(
             pipe, cfg, on_progress=lambda done, total: progress.update(task, completed=done,
                                                                        total=total))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
-    with open(out / "items.jsonl", "w", encoding="utf-8") as handle:
-        for item in items:
-            handle.write(json.dumps(item.summary()) + "\n")
+    _write_evaluation(out, report, (item.summary() for item in items))
     grid = save_grid(items, out / "grid.png")
     kind = "held-out" if cfg.split == "held_out" else "validation"
-    table = Table(title=f"attribute accuracy, {report['prompts']} {kind} captions")
-    table.add_column("")
-    for name in ATTRIBUTES:
-        table.add_column(name, justify="right")
-    rows = {**report["accuracy"], "generated / ceiling": report["generated / ceiling"]}
-    for label, values in rows.items():
-        table.add_row(label, *("-" if values[a] is None else f"{values[a]:.2f}"
-                               for a in ATTRIBUTES))
-    console.print(table)
+    console.print(_accuracy_table(
+        f"attribute accuracy, {report['prompts']} {kind} captions", ATTRIBUTES,
+        {**report["accuracy"], "generated / ceiling": report["generated / ceiling"]}))
     diversity = {k: "-" if v is None else f"{v:.3f}" for k, v in report["diversity"].items()}
     console.print(f"diversity (mean |difference| of spectrograms): across seeds "
                   f"{diversity['generated across seeds']}, real renders "
                   f"{diversity['real renders of the same attributes']}; real-time factor "
                   f"{report['real_time_factor']:.2f}; grid -> [bold]{grid}[/]")
+    if json_output:
+        print(json.dumps(report))
+
+
+def _write_evaluation(out: Path, report: dict, items: Iterable[dict]) -> None:
+    """An `audio evaluate` run's metrics.json (written atomically) and items.jsonl."""
+    from foundation.publishing import write_json
+
+    write_json(out / "metrics.json", report)
+    with open(out / "items.jsonl", "w", encoding="utf-8") as handle:
+        for item in items:
+            handle.write(json.dumps(item) + "\n")
+
+
+def _accuracy_table(title: str, attributes: Sequence[str],
+                    rows: dict[str, dict[str, float | None]]) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    for name in attributes:
+        table.add_column(name, justify="right")
+    for label, values in rows.items():
+        table.add_row(label, *("-" if values[a] is None else f"{values[a]:.2f}"
+                               for a in attributes))
+    return table
+
+
+def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int, steps: int,
+                       guidance: float, seed: int, split: str, sampler: str, threads: int,
+                       bf16: bool, json_output: bool) -> None:
+    """`audio evaluate` of a soundfont-trained model: the judges' verdict
+    (:mod:`audio_gen.adherence`)."""
+    if not judges_path.is_file():
+        raise fail(f"{judges_path}: no judges there (bench/audio_judges.py trains them)")
+    _torch(threads)
+    from audio_gen.adherence import (
+        KINDS,
+        AdherenceConfig,
+        check_rates,
+        judge_adherence,
+        save_chart,
+    )
+    from audio_gen.judges import ATTRIBUTES, load_judges
+    from audio_gen.soundfont import SoundfontUnavailable
+
+    try:
+        cfg = AdherenceConfig(count=count, split=split, steps=steps, guidance=guidance,
+                              seed=seed)
+    except ValueError as error:
+        raise fail(str(error)) from None
+    try:
+        judges = load_judges(judges_path)
+    except (OSError, RuntimeError, KeyError, ValueError) as error:
+        raise fail(f"{judges_path}: not judges that bench/audio_judges.py saved ({error})"
+                   ) from None
+    pipe = _pipeline(model, sampler, bf16)
+    try:
+        check_rates(pipe, judges, resample=False)
+    except ValueError as error:
+        raise fail(f"{model}: {error}") from None
+    progress = progress_bar()
+    try:
+        with progress:
+            task = progress.add_task("rendering captions, then generating their clips",
+                                     total=2 * count)
+            report, items = judge_adherence(
+                pipe, judges, cfg,
+                on_progress=lambda done, total: progress.update(task, completed=done))
+    except SoundfontUnavailable as error:
+        raise fail(str(error)) from None
+    _write_evaluation(out, report, items)
+    chart = save_chart(report, out / "adherence.png")
+    kind = "held-out" if cfg.split == "held_out" else "validation"
+    console.print(_accuracy_table(
+        f"what the judges hear, {report['captions']} {kind} captions", ATTRIBUTES,
+        {**{name: report["accuracy"][name] for name in KINDS},
+         "generated / ceiling": report["generated / ceiling"]}))
+    console.print(f"chart -> [bold]{chart}[/]; each caption's verdicts -> "
+                  f"[bold]{out / 'items.jsonl'}[/]")
     if json_output:
         print(json.dumps(report))
 

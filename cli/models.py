@@ -124,7 +124,8 @@ def _stages() -> Iterator[Callable[[str], None]]:
                 status[0].update(text)
             else:
                 status.append(stack.enter_context(console.status(text)))
-            console.log(text)
+            if console.is_terminal:  # keeps each stage above the spinner; off one, the status
+                console.log(text)  # line is the log (printing it twice said it twice)
 
         yield on_stage
 

@@ -40,6 +40,9 @@ def test_train_logs_epochs_with_rate_and_eta_off_a_terminal(splits, tmp_path, fa
     assert any(re.search(r"ETA \d:\d\d:\d\d", line) for line in lines), lines
     assert "songs/s" in lines[-1] and "loss" in lines[-1]
     assert not any("━" in line for line in lines)  # no bar off a terminal
+    # A stage after song2vec is one plain line, not also a timestamped copy of it.
+    stage = [line for line in result.stderr.splitlines() if "learning co-listening" in line]
+    assert stage == ["learning co-listening (similar songs)"], stage
 
 
 def test_evaluate_logs_each_model_and_its_cases(model, splits, fake_clock):

