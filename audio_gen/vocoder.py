@@ -69,12 +69,6 @@ class VocoderConfig:
     max_log_magnitude : float
         Ceiling of the predicted log-magnitude: keeps an early, untrained step from making
         samples so large that the loss overflows (exp(7) is above any full-scale bin).
-    upsample : int
-        Inverse-STFT frames per image frame: the samples are made by an STFT of
-        ``n_fft / upsample`` points and ``hop_length / upsample`` hop. At the codec's own
-        64 ms window (1) a drum hit or a pluck made by one frame spreads over the whole window
-        (attacks came out lower and 10-16 ms early); a shorter window keeps them where they
-        were, the frame rate of the trunk stays the image's.
     """
 
     codec: CodecConfig = field(default_factory=CodecConfig)
@@ -83,18 +77,6 @@ class VocoderConfig:
     layers: int = 5
     kernel: int = 7
     max_log_magnitude: float = 7.0
-    upsample: int = 1
-
-    def __post_init__(self) -> None:
-        c = self.codec
-        if self.upsample < 1 or c.n_fft % self.upsample or c.hop_length % self.upsample:
-            raise ValueError(f"vocoder upsample must be a positive divisor of n_fft {c.n_fft} "
-                             f"and hop_length {c.hop_length}, got {self.upsample}")
-
-    @property
-    def synthesis(self) -> tuple[int, int]:
-        """(n_fft, hop) of the inverse STFT that makes the samples."""
-        return self.codec.n_fft // self.upsample, self.codec.hop_length // self.upsample
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,13 +139,11 @@ class Vocoder(nn.Module):
             ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers)
             for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
-        n_fft, _ = cfg.synthesis
-        self.bins = n_fft // 2 + 1
-        # log-magnitude and phase of each bin, for each of the image frame's upsample frames
-        self.head = nn.Linear(cfg.dim, 2 * self.bins * cfg.upsample)
+        self.bins = c.n_fft // 2 + 1
+        self.head = nn.Linear(cfg.dim, 2 * self.bins)  # log-magnitude and phase of each bin
         # The buffers are not saved: rebuilt from the config, so a state dict holds only
         # learnt weights.
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
         # The codec's own mel filter bank (torchaudio's defaults, as MelCodec uses), for
         # :meth:`prior`: how many bins' worth of power each band sums (its log), and how each
         # linear bin shares out over the bands that cover it (rows sum to 1, or 0 for the
@@ -191,35 +171,26 @@ class Vocoder(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def prior(self, image: torch.Tensor) -> torch.Tensor:
-        """A fixed first guess of each bin's natural-log magnitude (B, bins, F * upsample):
-        each band's power spread evenly over the bins it sums, bins shared between bands
-        averaged, each image frame's guess repeated for its upsample frames.
+        """A fixed first guess of each bin's natural-log magnitude (B, bins, F): each band's
+        power spread evenly over the bins it sums, bins shared between bands averaged.
 
         The net predicts a correction to it (and the phase), so an untrained vocoder already
         has the codec's level scale and spectral envelope; learning them from a zero start
         took most of a CPU budget's steps (log-magnitudes span about 15 nats).
         """
-        c, up = self.cfg.codec, self.cfg.upsample
+        c = self.cfg.codec
         db = (image.clamp(-1.0, 1.0) + 1.0) / 2.0 * (c.db_max - c.db_min) + c.db_min
         per_bin = db * (math.log(10.0) / 10.0) - self.band_log_width  # ln power of one bin
         floor = c.db_min * math.log(10.0) / 10.0
-        # A window up times shorter: a tone's bin is up times weaker, a noise's sqrt(up) (in
-        # magnitude), where the bank's fewer, wider bins each get up times the band's power:
-        # 1.5 ln(up) too high for a tone, ln(up) for noise; the net learns the rest.
-        guess = 0.5 * (self.spread @ per_bin + self.uncovered * floor) - 1.25 * math.log(up)
-        return guess.repeat_interleave(up, dim=-1) if up > 1 else guess
+        return 0.5 * (self.spread @ per_bin + self.uncovered * floor)
 
     def spectrum(self, image: torch.Tensor) -> torch.Tensor:
-        """Image (B, n_mels, F) -> complex STFT (B, bins, F * upsample) at the synthesis
-        resolution (:attr:`VocoderConfig.synthesis`)."""
+        """Image (B, n_mels, F) -> complex STFT (B, n_fft // 2 + 1, F)."""
         x = self.embed(image)
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        x = self.head(self.final_norm(x.transpose(1, 2)))  # (B, F, upsample * 2 * bins)
-        batch, frames = x.shape[:2]
-        # each image frame's upsample frames, in time order: (B, 2 * bins, F * upsample)
-        x = x.reshape(batch, frames * self.cfg.upsample, 2 * self.bins).transpose(1, 2)
+        x = self.head(self.final_norm(x.transpose(1, 2))).transpose(1, 2)  # (B, 2 * bins, F)
         log_magnitude, angle = x.split(self.bins, dim=1)
         log_magnitude = self.prior(image) + log_magnitude
         magnitude = torch.exp(log_magnitude.clamp(max=self.cfg.max_log_magnitude))
@@ -238,8 +209,7 @@ class Vocoder(nn.Module):
         # repeating the last one gives torch.istft the frame count it expects (as the codec's
         # Griffin-Lim does).
         spec = torch.cat([spec, spec[..., -1:]], dim=-1)
-        n_fft, hop = self.cfg.synthesis
-        audio = torch.istft(spec, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+        audio = torch.istft(spec, n_fft=c.n_fft, hop_length=c.hop_length, win_length=c.n_fft,
                             window=self.window, center=True, length=frames * c.hop_length)
         if samples is not None:
             audio = audio[..., :samples]
@@ -335,19 +305,18 @@ def phase_loss(predicted: torch.Tensor, target: torch.Tensor, n_fft: int, hop: i
 
 
 def vocoder_loss(predicted: torch.Tensor, target: torch.Tensor, mel: nn.Module,
-                 codec: CodecConfig, mel_weight: float = 1.0, phase_weight: float = 5.0,
-                 phase_resolution: tuple[int, int] | None = None) -> torch.Tensor:
+                 codec: CodecConfig, mel_weight: float = 1.0, phase_weight: float = 5.0
+                 ) -> torch.Tensor:
     """The training objective: :func:`multi_resolution_stft_loss` + ``mel_weight`` x
-    :func:`mel_loss` + ``phase_weight`` x :func:`phase_loss` at ``phase_resolution`` (n_fft,
-    hop; default the codec's STFT; a vocoder's own is :attr:`VocoderConfig.synthesis`). No
+    :func:`mel_loss` + ``phase_weight`` x :func:`phase_loss` at the codec's STFT (no
     adversarial terms: they would need a discriminator and many more steps than a CPU budget
-    gives. Without a heavy phase term a short training leaves onsets more smeared than
+    gives). Without a heavy phase term a short training leaves onsets more smeared than
     Griffin-Lim does (see ``bench/vocoder.py``)."""
     loss = (multi_resolution_stft_loss(predicted, target)
             + mel_weight * mel_loss(predicted, target, mel, codec))
     if phase_weight:
-        n_fft, hop = phase_resolution or (codec.n_fft, codec.hop_length)
-        loss = loss + phase_weight * phase_loss(predicted, target, n_fft, hop)
+        loss = loss + phase_weight * phase_loss(predicted, target, codec.n_fft,
+                                                codec.hop_length)
     return loss
 
 

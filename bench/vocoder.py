@@ -90,9 +90,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--intermediate", type=int, default=768)
     parser.add_argument("--layers", type=int, default=5)
-    parser.add_argument("--upsample", type=int, default=1,
-                        help="inverse-STFT frames per image frame (a window this many times "
-                             "shorter than the codec's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--codec-from", type=Path, default=None,
                         help="model folder whose codec settings to use (default: the shipped)")
@@ -163,7 +160,7 @@ def train(vocoder, codec, audio, args, progress) -> dict:
         real = torch.stack([audio[c, s * hop:(s + crop) * hop]
                             for c, s in zip(clip, start, strict=True)])
         loss = vocoder_loss(vocoder(mel), real, codec.mel, cfg, args.mel_weight,
-                            args.phase_weight, phase_resolution=vocoder.cfg.synthesis)
+                            args.phase_weight)
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(vocoder.parameters(), 1.0)
@@ -351,7 +348,7 @@ def main(argv: list[str] | None = None) -> dict:
     codec = MelCodec(CodecConfig.from_dict(index["codec"]))
     rate = codec.cfg.sample_rate
     cfg = VocoderConfig(codec=codec.cfg, dim=args.dim, intermediate=args.intermediate,
-                        layers=args.layers, upsample=args.upsample)
+                        layers=args.layers)
     vocoder = Vocoder(cfg)
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -62,28 +62,6 @@ def test_output_length_follows_the_frames_or_the_samples_asked_for():
         vocoder.decode(torch.zeros(CODEC.n_mels + 1, frames))
 
 
-def test_an_upsampled_vocoder_makes_the_same_samples_from_a_shorter_window():
-    torch.manual_seed(0)
-    cfg = VocoderConfig(codec=CODEC, dim=32, intermediate=64, layers=2, upsample=4)
-    vocoder, codec = Vocoder(cfg).eval(), MelCodec(CODEC)
-    assert cfg.synthesis == (128, 32)
-    image = codec.encode(tone())
-    frames = image.shape[-1]
-    spectrum = vocoder.spectrum(image[None])
-    assert spectrum.shape == (1, 128 // 2 + 1, 4 * frames)  # four short frames per image frame
-    assert vocoder.decode(image).shape == (frames * CODEC.hop_length,)
-    # The first guess allows for the shorter window: an STFT's total power is about 1/upsample
-    # of the plain one's (Parseval), where spreading the bands over fewer, wider bins alone
-    # would make it upsample times larger (less the low bands too narrow for any short bin).
-    plain = tiny_vocoder().eval()
-    ratio = (vocoder.prior(image[None]).exp().square().sum()
-             / plain.prior(image[None]).exp().square().sum()).item()
-    assert 0.05 < ratio < 0.5
-    assert VocoderConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    with pytest.raises(ValueError, match="upsample must be a positive divisor"):
-        VocoderConfig(codec=CODEC, upsample=3)
-
-
 def test_the_loss_is_zero_for_the_same_signal_and_grows_with_the_difference():
     mel = MelCodec(CODEC).mel
     a = tone()
