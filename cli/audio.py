@@ -255,8 +255,10 @@ def _train_report(result, steps: int, run: Path) -> str:
 
 def evaluate_command(
     model: ModelOption = DEFAULT_CHECKPOINT,
-    out: Annotated[Path, typer.Option(help="Folder for metrics.json, items.jsonl and "
-                                      "grid.png.")] = Path("artifacts/audio_eval"),
+    out: Annotated[Path, typer.Option(help="Folder for metrics.json, items.jsonl and a "
+                                      "picture (adherence.png for a soundfont-trained model, "
+                                      "grid.png for a synthesiser one).")
+                   ] = Path("artifacts/audio_eval"),
     captions_per_combo: Annotated[int, typer.Option(min=1, help="Captions per held-out "
                                                     "combination (a synthesiser-trained model)."
                                                     )] = CAPTIONS_PER_COMBO,
@@ -264,12 +266,13 @@ def evaluate_command(
                                        "synthesiser-trained model).")] = SEEDS,
     count: Annotated[int | None, typer.Option(min=2, help=(
         "Captions to judge, one clip each (a soundfont-trained model; default "
-        f"{JUDGED_CAPTIONS}: about 5 minutes on two threads)."))] = None,
+        f"{JUDGED_CAPTIONS}: several minutes)."))] = None,
     judges: Annotated[Path, typer.Option(help="Judges trained on soundfont renders (a "
                                          "soundfont-trained model).")] = DEFAULT_JUDGES,
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
-    seed: Annotated[int, typer.Option(help="Seed of captions, real clips and noise.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the noise (and of a synthesiser model's "
+                                      "captions and real clips).")] = 0,
     split: Annotated[str, typer.Option(
         help="held_out: combinations training never saw (the test); validation: new draws of "
              "training combinations (to tune a recipe on).")] = "held_out",
@@ -278,14 +281,12 @@ def evaluate_command(
     bf16: Bf16Option = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Attribute accuracy on held-out caption combinations against a ceiling and a floor.
-
-    A soundfont-trained model (like the shipped one) is heard by judges trained on real
-    soundfont renders: instrument family, genre, tempo, mode and loudness of one clip per
-    caption, against the same renders (ceiling) and the renders with their captions shuffled
-    (floor), with a PNG bar chart. A synthesiser-trained model is measured by the analysis
-    module: generated vs real clips vs guidance 0, diversity across seeds, and a PNG grid of
-    spectrograms."""
+    """Attribute accuracy on held-out caption combinations against a ceiling and a floor. A
+    soundfont-trained model (like the shipped one) is heard by judges trained on real soundfont
+    renders (instrument family, genre, tempo, mode and loudness of one clip per caption, against
+    the real renders and against them with the captions shuffled), with a PNG bar chart; a
+    synthesiser-trained model by the analysis module (generated vs real clips vs guidance 0,
+    diversity across seeds), with a PNG grid of spectrograms."""
     _check_model(model)
     try:
         trained_on = json.loads((model / "model_index.json").read_text())["meta"].get("data")
