@@ -107,10 +107,11 @@ def main() -> dict:
         print(f"{a:12} {table['generated'][a]:9.3f} {table['delivered'][a]:9.3f} "
               f"{table['ceiling'][a]:8.3f} {report['generated / ceiling'][a]:6.2f} "
               f"{table['floor'][a]:6.3f}")
-    print(f"typed prompts, top instrument and genre both right: "
-          f"{result['typed_prompts']['right']}/{len(typed)} (instrument "
-          f"{result['typed_prompts']['instrument_right']}, genre "
-          f"{result['typed_prompts']['genre_right']})")
+    if typed:
+        print(f"typed prompts, top instrument and genre both right: "
+              f"{result['typed_prompts']['right']}/{len(typed)} (instrument "
+              f"{result['typed_prompts']['instrument_right']}, genre "
+              f"{result['typed_prompts']['genre_right']})")
     return result
 
 
