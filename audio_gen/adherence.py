@@ -13,10 +13,15 @@ Splits: ``held_out`` captions the judges' own test renders (seed 1), every one a
 training never drew (:data:`audio_gen.arrange.HELD_OUT`): the test. ``validation`` captions new
 draws (seed 2) of combinations training does draw, to tune a recipe on without touching the
 test.
+
+Then the typed prompts (:data:`TYPED_PROMPTS`: twelve prompts of the kind people type, written
+without looking at the caption templates) go through the whole pipeline as a user's would, and
+the judges' top instrument family and genre of each clip are compared with what it asks for.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from math import gcd
@@ -33,6 +38,7 @@ SECONDS = 4.0  # the judges learnt 4 s clips
 # split -> (seed of the renders, which combinations they draw)
 SPLITS = {"held_out": (1, "only"), "validation": (2, "exclude")}
 KINDS = ("ceiling", "generated", "delivered", "floor")
+TYPED_PROMPTS = Path(__file__).resolve().parent / "typed_prompts.json"
 
 
 @dataclass
@@ -52,6 +58,8 @@ class AdherenceConfig:
     resample : bool
         Judge a model of another sample rate by resampling its clips to the judges' rate (its
         band stays its own); without it such a model is refused.
+    typed_prompts : bool
+        Also judge the clips of the typed prompts (:data:`TYPED_PROMPTS`).
     """
 
     count: int = 120
@@ -60,6 +68,7 @@ class AdherenceConfig:
     guidance: float = 3.0
     seed: int = 0
     resample: bool = False
+    typed_prompts: bool = True
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -96,10 +105,12 @@ def judge_adherence(
     """Accuracy per attribute of generated, delivered, real (ceiling) and shuffled (floor)
     clips, and what the judges heard of each caption's clips.
 
-    ``on_progress(done, total)`` follows the renders, then the generated clips.
+    ``on_progress(done, total)`` follows the renders, the generated clips, then the typed
+    prompts' clips.
     """
     check_rates(pipe, judges, cfg.resample)
-    total = 2 * cfg.count
+    typed = read_typed_prompts() if cfg.typed_prompts else []
+    total = 2 * cfg.count + len(typed)
     seed, held_out = SPLITS[cfg.split]
     real, truth, captions = rendered_set(
         cfg.count, seed, held_out, SECONDS, judges.sample_rate,
@@ -127,12 +138,45 @@ def judge_adherence(
                                 if table["ceiling"][a] else None for a in ATTRIBUTES},
         "settings": asdict(cfg),
     }
+    if typed:
+        report["typed_prompts"] = judge_typed_prompts(
+            pipe, judges, typed, cfg,
+            None if on_progress is None else lambda done: on_progress(2 * cfg.count + done,
+                                                                      total))
     said = {kind: judges.predict(clips) for kind, clips in heard.items()}
     items = [{"caption": caption,
               "asked": {a: truth[i][a] for a in ATTRIBUTES},
               **{f"heard_{kind}": {a: said[kind][a][i] for a in ATTRIBUTES} for kind in said}}
              for i, caption in enumerate(captions)]
     return report, items
+
+
+def read_typed_prompts(path: Path = TYPED_PROMPTS) -> list[dict[str, str]]:
+    """The typed prompts: ``{"prompt", "instrument_family", "genre"}`` each."""
+    return json.loads(path.read_text())["prompts"]
+
+
+def judge_typed_prompts(
+    pipe: TextToMusic, judges: Judges, prompts: list[dict[str, str]], cfg: AdherenceConfig,
+    on_clip: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """How many typed prompts' clips (as a user gets them, seed ``cfg.seed + i``) the judges
+    hear with the asked instrument family and genre, and what they heard of each."""
+    clips = []
+    for i, row in enumerate(prompts):
+        clip = pipe(row["prompt"], seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
+                    seed=cfg.seed + i)
+        said = judges.predict(hear_at(clip.audio, clip.sample_rate, judges))
+        asked = {"instrument": row["instrument_family"], "genre": row["genre"]}
+        heard = {a: said[a][0] for a in asked}
+        clips.append({"prompt": row["prompt"], "asked": asked, "heard": heard,
+                      "right": heard == asked})
+        if on_clip is not None:
+            on_clip(i + 1)
+    return {"right": sum(c["right"] for c in clips), "of": len(clips),
+            **{f"{a}_right": sum(c["heard"][a] == c["asked"][a] for c in clips)
+               for a in ("instrument", "genre")},
+            "clips": clips}
 
 
 def save_chart(report: dict[str, Any], path: str | Path, goal: float = 0.85) -> Path:

@@ -1,5 +1,5 @@
 """What a model trained on each data source would understand of the twelve typed prompts of
-`bench/typed_prompts.tsv` (issue 17: prompts of the kind people type, genre + instrument +
+`audio_gen/typed_prompts.json` (issue 17: prompts of the kind people type, genre + instrument +
 mood, none copied from the caption templates): each phrase's nearest known concept through the
 text encoder (`audio_gen.understanding`, threshold 0.64), for the synthesiser's vocabulary
 (the shipped model) and the soundfont source's (the retraining).
@@ -9,7 +9,6 @@ text encoder (`audio_gen.understanding`, threshold 0.64), for the synthesiser's 
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -18,20 +17,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-PROMPTS = REPO / "bench" / "typed_prompts.tsv"
 OUT = REPO / "bench" / "results" / "prompt_understanding.json"
 
 
 def main() -> dict:
     import torch
 
+    from audio_gen.adherence import read_typed_prompts
     from audio_gen.text_encoder import load_text_encoder
     from audio_gen.train import training_vocabulary
     from audio_gen.understanding import Vocabulary
 
     torch.set_num_threads(1)
-    with open(PROMPTS, newline="") as handle:
-        prompts = list(csv.DictReader(handle, delimiter="\t"))
+    prompts = read_typed_prompts()
     encoder = load_text_encoder("default")
     result: dict = {"prompts": prompts, "sources": {}}
     for source in ("synth", "soundfont"):

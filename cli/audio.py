@@ -269,6 +269,9 @@ def evaluate_command(
         f"{JUDGED_CAPTIONS}: several minutes)."))] = None,
     judges: Annotated[Path, typer.Option(help="Judges trained on soundfont renders (a "
                                          "soundfont-trained model).")] = DEFAULT_JUDGES,
+    typed_prompts: Annotated[bool, typer.Option(
+        "--typed-prompts/--no-typed-prompts", help="Also judge the clips of twelve prompts of "
+        "the kind people type (a soundfont-trained model).")] = True,
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Seed of the noise (and of a synthesiser model's "
@@ -297,8 +300,8 @@ def evaluate_command(
             raise fail(f"{model}: trained on soundfont renders, so it is judged on --count "
                        "captions, one clip each; --captions-per-combo and --seeds apply to a "
                        "synthesiser-trained model")
-        _judged_evaluation(model, judges, out, count or JUDGED_CAPTIONS, steps, guidance, seed,
-                           split, sampler, threads, bf16, json_output)
+        _judged_evaluation(model, judges, out, count or JUDGED_CAPTIONS, typed_prompts, steps,
+                           guidance, seed, split, sampler, threads, bf16, json_output)
         return
     if count is not None:
         raise fail(f"{model}: trained on the synthesiser, so it is measured on "
@@ -356,9 +359,9 @@ def _accuracy_table(title: str, attributes: Sequence[str],
     return table
 
 
-def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int, steps: int,
-                       guidance: float, seed: int, split: str, sampler: str, threads: int,
-                       bf16: bool, json_output: bool) -> None:
+def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int,
+                       typed_prompts: bool, steps: int, guidance: float, seed: int, split: str,
+                       sampler: str, threads: int, bf16: bool, json_output: bool) -> None:
     """`audio evaluate` of a soundfont-trained model: the judges' verdict
     (:mod:`audio_gen.adherence`)."""
     if not judges_path.is_file():
@@ -376,7 +379,7 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int, st
 
     try:
         cfg = AdherenceConfig(count=count, split=split, steps=steps, guidance=guidance,
-                              seed=seed)
+                              seed=seed, typed_prompts=typed_prompts)
     except ValueError as error:
         raise fail(str(error)) from None
     try:
@@ -393,10 +396,10 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int, st
     try:
         with progress:
             task = progress.add_task("rendering captions, then generating their clips",
-                                     total=2 * count)
+                                     total=None)
             report, items = judge_adherence(
-                pipe, judges, cfg,
-                on_progress=lambda done, total: progress.update(task, completed=done))
+                pipe, judges, cfg, on_progress=lambda done, total: progress.update(
+                    task, completed=done, total=total))
     except SoundfontUnavailable as error:
         raise fail(str(error)) from None
     _write_evaluation(out, report, items)
@@ -406,6 +409,11 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int, st
         f"what the judges hear, {report['captions']} {kind} captions", ATTRIBUTES,
         {**{name: report["accuracy"][name] for name in KINDS},
          "generated / ceiling": report["generated / ceiling"]}))
+    typed = report.get("typed_prompts")
+    if typed:
+        console.print(f"typed prompts: top instrument family and genre both right for "
+                      f"{typed['right']} of {typed['of']} (instrument {typed['instrument_right']}"
+                      f", genre {typed['genre_right']}; each clip in metrics.json)")
     console.print(f"chart -> [bold]{chart}[/]; each caption's verdicts -> "
                   f"[bold]{out / 'items.jsonl'}[/]")
     if json_output:

@@ -191,8 +191,17 @@ def test_evaluate_judges_the_shipped_model(tmp_path):
     generated = sum(i["heard_generated"]["genre"] == i["asked"]["genre"] for i in items) / 6
     assert generated == pytest.approx(accuracy["generated"]["genre"])
     assert "what the judges hear, 6 held-out captions" in result.stderr
+    # The typed prompts, through the whole pipeline: the count is of clips right on both.
+    typed = report["typed_prompts"]
+    assert typed["of"] == 12 and len(typed["clips"]) == 12
+    assert typed["right"] == sum(c["heard"] == c["asked"] for c in typed["clips"])
+    assert typed["right"] <= min(typed["instrument_right"], typed["genre_right"])
+    assert f"both right for {typed['right']} of 12" in " ".join(result.stderr.split())
     assert (out / "adherence.png").stat().st_size > 10_000
     assert json.loads((out / "metrics.json").read_text()) == report
+    quick = run("audio", "evaluate", "--count", "2", "--steps", "1", "--no-typed-prompts",
+                "--out", tmp_path / "quick", "--json")
+    assert "typed_prompts" not in json.loads(quick.stdout.strip().splitlines()[-1])
 
 
 def test_train_rejects_a_bad_config(tmp_path):
