@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from audio_gen.judges import ATTRIBUTES, Heard, Judges, accuracy, hear, rendered_set
+from audio_gen.judges import ATTRIBUTES, Heard, Judges, agreement, hear, rendered_set
 from audio_gen.loudness import normalise
 from audio_gen.pipeline import TextToMusic
 
@@ -127,9 +127,12 @@ def judge_adherence(
             on_progress(cfg.count + i + 1, total)
     heard = {"ceiling": real, "generated": Heard.stack(generated),
              "delivered": Heard.stack(delivered)}
+    # Each set of clips is judged once: the floor is the real clips' verdicts against the
+    # shuffled captions.
+    said = {kind: judges.predict(clips) for kind, clips in heard.items()}
     shuffled = [truth[i] for i in np.random.default_rng(seed).permutation(len(truth))]
-    table = {kind: accuracy(judges, clips, truth) for kind, clips in heard.items()}
-    table["floor"] = accuracy(judges, real, shuffled)
+    table = {kind: agreement(verdicts, truth) for kind, verdicts in said.items()}
+    table["floor"] = agreement(said["ceiling"], shuffled)
     report = {
         "captions": cfg.count,
         "split": cfg.split,
@@ -143,7 +146,6 @@ def judge_adherence(
             pipe, judges, typed, cfg,
             None if on_progress is None else lambda done: on_progress(2 * cfg.count + done,
                                                                       total))
-    said = {kind: judges.predict(clips) for kind, clips in heard.items()}
     items = [{"caption": caption,
               "asked": {a: truth[i][a] for a in ATTRIBUTES},
               **{f"heard_{kind}": {a: said[kind][a][i] for a in ATTRIBUTES} for kind in said}}

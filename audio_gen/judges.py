@@ -417,8 +417,14 @@ def fit_judges(heard: Heard, truth: Sequence[dict[str, str]], *, seed: int = 0,
 def accuracy(judges: Judges, heard: Heard, truth: Sequence[dict[str, str]]
              ) -> dict[str, float]:
     """Share of clips whose judged attribute is the one their caption says."""
-    return {a: float(np.mean([p == t[a] for p, t in zip(predicted, truth, strict=True)]))
-            for a, predicted in judges.predict(heard).items()}
+    return agreement(judges.predict(heard), truth)
+
+
+def agreement(predicted: dict[str, list[str]], truth: Sequence[dict[str, str]]
+              ) -> dict[str, float]:
+    """Share of clips whose judged attribute (:meth:`Judges.predict`) is the one in ``truth``."""
+    return {a: float(np.mean([p == t[a] for p, t in zip(said, truth, strict=True)]))
+            for a, said in predicted.items()}
 
 
 def rendered_set(count: int, seed: int, held_out: str, seconds: float, sample_rate: int,
