@@ -27,6 +27,7 @@ from audio_gen.styles import (
     INSTRUMENTS,
     REGISTERS,
     STYLES,
+    SWAP_LEADS,
     TEMPO_CLASSES,
     Style,
 )
@@ -144,6 +145,7 @@ def _registers(instrument: str) -> list[str]:
 
 def sample_arrangement(
     rng: np.random.Generator, *, held_out: str = "exclude", fixed: dict | None = None,
+    lead_swap: float = 0.0,
 ) -> Arrangement:
     """Draw a clip's attributes at random.
 
@@ -157,6 +159,10 @@ def sample_arrangement(
     fixed : dict, optional
         Attribute values to keep: ``style``, ``lead`` (the melody instrument), ``tempo``,
         ``bpm``, ``mode``, ``key``, ``register``, ``loudness``, ``density``, ``drums`` (bool).
+    lead_swap : float
+        Share of clips whose lead comes from :data:`audio_gen.styles.SWAP_LEADS` instead of
+        the style's own melody instruments (styles with ``lead_swaps``): training data in which
+        the genre does not imply the lead. 0 draws exactly as before it existed.
 
     Returns
     -------
@@ -164,6 +170,8 @@ def sample_arrangement(
     """
     if held_out not in ("exclude", "only", "any"):
         raise ValueError(f"held_out must be 'exclude', 'only' or 'any', got {held_out!r}")
+    if not 0.0 <= lead_swap <= 1.0:
+        raise ValueError(f"lead_swap must be in [0, 1], got {lead_swap}")
     fixed = dict(fixed or {})
     unknown = set(fixed) - {"style", "lead", "tempo", "bpm", "mode", "key", "register",
                             "loudness", "density", "drums", "first_beat"}
@@ -177,7 +185,7 @@ def sample_arrangement(
         fixed["tempo" if pair[1] in TEMPO_CLASSES else "lead"] = pair[1]
     for _ in range(2000):
         try:
-            clip = _draw(rng, fixed)
+            clip = _draw(rng, fixed, lead_swap)
         except _NoChoice:
             continue
         drawn_held_out = bool(clip.pairs() & HELD_OUT)
@@ -197,11 +205,14 @@ def _pick(rng: np.random.Generator, options: Iterable):
     return options[rng.integers(len(options))]
 
 
-def _draw(rng: np.random.Generator, fixed: dict) -> Arrangement:
+def _draw(rng: np.random.Generator, fixed: dict, lead_swap: float = 0.0) -> Arrangement:
     style_name = fixed.get("style") or _pick(rng, STYLES)
     style = STYLES[style_name]
-    lead = fixed.get("lead") or _pick(rng, style.melody)
-    if lead not in style.melody:
+    # rng.random() only when swaps are on, so that lead_swap=0 draws the same clips as ever.
+    swapped = bool(lead_swap) and style.lead_swaps and rng.random() < lead_swap
+    leads = SWAP_LEADS if swapped else style.melody
+    lead = fixed.get("lead") or _pick(rng, leads)
+    if lead not in leads:
         raise _NoChoice
     parts = [("melody", lead)]
     for role in ("chords", "bass", "pad"):

@@ -14,6 +14,7 @@ templates, so the text encoder learns the meanings, not one phrasing.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -165,7 +166,19 @@ def _room(spec: Arrangement) -> str | None:
     return "room:dry" if spec.room < 0.6 else ("room:hall" if spec.room > 1.8 else None)
 
 
+class Caption(NamedTuple):
+    """A caption and the judged attributes it states (see :func:`describe`)."""
+
+    text: str
+    named: frozenset[str]
+
+
 def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> str:
+    """Describe a rendered clip in words (:func:`describe`'s text)."""
+    return describe(spec, rng, drop=drop).text
+
+
+def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> Caption:
     """Describe a rendered clip in words, with varied wording and sentence form.
 
     Parameters
@@ -180,7 +193,13 @@ def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) 
 
     Returns
     -------
-    str
+    Caption
+        The text, and which of the judged attributes (``genre``, ``instrument``, ``tempo``,
+        ``mode``, ``loudness``) it states: a tempo word or the BPM states the tempo, a mode or
+        mood word the mode, and a clip of normal loudness is stated by saying nothing of it.
+        Whatever the template has no slot for is added before or after the sentence, so that
+        leaving a word out is the ``drop`` share, not the template's choice: a model cannot
+        learn "quiet" from captions that rarely say it, nor that no word means a normal level.
     """
     def word(concept: str | None, share: float = 1.0) -> str:
         if concept is None or rng.random() >= share * (1 - drop):
@@ -202,6 +221,32 @@ def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) 
     mode = word(f"mode:{spec.mode}", 0.7)
     if mode and rng.random() < 0.3:
         mode = f"in {KEYS[spec.key]} {spec.mode}"
+    loud = word(f"loudness:{spec.loudness}", 1.0) if spec.loudness != "normal" else ""
+    template = _pick(rng, TEMPLATES)
+
+    def has(*slots: str) -> bool:
+        return any("{" + slot + "}" in template for slot in slots)
+
+    # The judged attributes the template leaves out, said around the sentence instead.
+    missing = []
+    if tempo_word and not has("tempo", "tempo_word") and not (bpm and has("bpm")):
+        missing.append(tempo_word)
+    elif not tempo_word and bpm and not has("bpm"):
+        missing.append(bpm.strip())
+    if loud and not has("loud"):
+        missing.append(loud)
+    mood_said = bool(mood_word) and has("mood", "mood_word")
+    mode_said = bool(mode) and has("mode", "extras")
+    if not (mood_said or mode_said) and (mood_word or mode):
+        missing.append(mood_word or mode)
+    named = {"genre", "instrument"}
+    if tempo_word or bpm:
+        named.add("tempo")
+    if mood_word or mode:
+        named.add("mode")
+    if loud or spec.loudness == "normal":
+        named.add("loudness")
+
     extras = [w for w in (word(f"density:{spec.density}", 0.4), word(_room(spec), 0.5), mode)
               if w]
     slots = {
@@ -211,14 +256,16 @@ def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) 
         "others": _listing(others) or "a simple accompaniment",
         "tempo_word": tempo_word, "tempo": f"{tempo_word} " if tempo_word else "",
         "mood_word": mood_word, "mood": f"{mood_word} " if mood_word else "",
-        "mode": mode, "bpm": bpm,
-        "loud": (f"{word('loudness:' + spec.loudness, 0.8)} " if spec.loudness != "normal"
-                 else ""),
+        "mode": mode, "bpm": bpm, "loud": f"{loud} " if loud else "",
         "register": f"{w} " if (w := word(f"register:{spec.register}", 0.6)) else "",
         "purpose": word(f"purpose:{spec.mood}", 0.8),
         "extras": "".join(f", {w}" for w in extras),
     }
-    return _tidy(_pick(rng, TEMPLATES).format(**slots))
+    text = template.format(**slots)
+    if missing:
+        said = _listing([missing[i] for i in rng.permutation(len(missing))])
+        text = f"{said} {text}" if rng.random() < 0.5 else f"{text}, {said}"
+    return Caption(_tidy(text), frozenset(named))
 
 
 def _tidy(text: str) -> str:
@@ -226,6 +273,7 @@ def _tidy(text: str) -> str:
     text = re.sub(r"\s+", " ", text)
     text = re.sub(r"(,\s*)+(?=[,;:]|$)", "", text)
     text = re.sub(r"\s+([,;:])", r"\1", text)
+    text = re.sub(r"([;:])\s*and\s+", r"\1 ", text)
     text = re.sub(r"[;:,]\s*and\s*$|\s+and\s*$", "", text)
     text = re.sub(r"\b[aA] ([aeiouAEIOU])", r"an \1", text)
     return text.strip(" ,;:")

@@ -177,17 +177,19 @@ def soundfont_pool(
     size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
     captions_per_clip: int = 2, on_progress: Progress | None = None, *,
     deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
+    lead_swap: float = 0.0,
 ) -> Pool:
     """A pool of arrangements rendered through the General MIDI soundfont
     (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
     as for :func:`synth_pool`; ``soundfont`` names a SoundFont 2 file (default: the installed
-    General MIDI one)."""
+    General MIDI one); ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`."""
     from audio_gen import captions, render
 
     renderer = render.Renderer(codec.cfg.sample_rate, soundfont)
 
     def make(rng: np.random.Generator, seconds: float):
-        return render.make_clip(rng, renderer, seconds, held_out="exclude")
+        return render.make_clip(rng, renderer, seconds, held_out="exclude",
+                                lead_swap=lead_swap)
 
     return _generated_pool("soundfont", make, captions.caption, size, frames, codec, encoder,
                            seed, captions_per_clip, on_progress, deadline, resume)

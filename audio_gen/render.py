@@ -19,7 +19,7 @@ import numpy as np
 from scipy import signal
 
 from audio_gen.arrange import LOUDNESS, Arrangement, arrange, sample_arrangement
-from audio_gen.captions import caption
+from audio_gen.captions import describe
 from audio_gen.loudness import normalise
 from audio_gen.soundfont import SoundfontSynth
 from audio_gen.styles import STYLES
@@ -32,6 +32,7 @@ class RenderedClip:
     audio: np.ndarray
     caption: str
     spec: Arrangement
+    named: frozenset[str] = frozenset()  # the judged attributes the caption states
 
 
 def add_room(audio: np.ndarray, sample_rate: int, seconds: float,
@@ -102,7 +103,7 @@ class Renderer:
 
 def make_clip(
     rng: np.random.Generator, renderer: Renderer, seconds: float = 4.0, *,
-    held_out: str = "exclude", fixed: dict | None = None,
+    held_out: str = "exclude", fixed: dict | None = None, lead_swap: float = 0.0,
 ) -> RenderedClip:
     """Draw an arrangement, render it and write its caption.
 
@@ -114,9 +115,10 @@ def make_clip(
         Plays the arrangement (its sample rate is the clip's).
     seconds : float
         Clip length.
-    held_out, fixed
+    held_out, fixed, lead_swap
         As for :func:`audio_gen.arrange.sample_arrangement`.
     """
-    spec = sample_arrangement(rng, held_out=held_out, fixed=fixed)
+    spec = sample_arrangement(rng, held_out=held_out, fixed=fixed, lead_swap=lead_swap)
     audio = renderer.render(spec, seconds, rng)
-    return RenderedClip(audio=audio, caption=caption(spec, rng), spec=spec)
+    text, named = describe(spec, rng)
+    return RenderedClip(audio=audio, caption=text, spec=spec, named=named)

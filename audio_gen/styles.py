@@ -127,6 +127,9 @@ class Style:
         Share of clips with drums (when patterns exist).
     progressions : str
         Family of chord progressions: "pop", "jazz", "classical", "metal" or "drone".
+    lead_swaps : bool
+        Whether training may give the style a lead from another genre
+        (:data:`SWAP_LEADS`); not for styles named after their instruments.
     """
 
     melody: tuple[str, ...]
@@ -146,16 +149,18 @@ class Style:
     lofi: bool = False
     drum_share: float = 1.0
     progressions: str = "pop"
+    lead_swaps: bool = True
 
 
 STYLES: dict[str, Style] = {
     "string quartet": Style(
         melody=("violin",), chords=("viola",), bass=("cello",), comping="arpeggio",
         bass_line="root", tempi=("slow", "medium", "fast"), bpm=(60, 150),
-        room=(0.8, 1.6), progressions="classical"),
+        room=(0.8, 1.6), progressions="classical", lead_swaps=False),
     "piano ballad": Style(
         melody=("piano",), chords=("piano",), bass=(), comping="arpeggio", bass_line="root",
-        tempi=("slow", "medium"), bpm=(60, 96), minor_share=0.6, room=(0.8, 1.6)),
+        tempi=("slow", "medium"), bpm=(60, 96), minor_share=0.6, room=(0.8, 1.6),
+        lead_swaps=False),
     "jazz": Style(
         melody=("alto sax", "tenor sax", "trumpet", "muted trumpet", "trombone", "vibraphone",
                 "jazz guitar", "clarinet"),
@@ -216,3 +221,11 @@ STYLES: dict[str, Style] = {
         bpm=(70, 160), minor_share=0.5, room=(0.6, 1.4), drum_share=0.5,
         progressions="drone"),
 }
+
+#: Leads a style may borrow in training (``lead_swap`` of
+#: :func:`audio_gen.arrange.sample_arrangement`): every style's melody instruments and a few more
+#: that people name as a lead. Within its own styles an instrument's name says little that the
+#: genre does not; heard over other genres' bands it has to be learnt as a sound of its own.
+SWAP_LEADS: tuple[str, ...] = tuple(dict.fromkeys(
+    [i for style in STYLES.values() for i in style.melody]
+    + ["piano", "electric piano", "acoustic guitar", "nylon guitar", "cello", "church organ"]))

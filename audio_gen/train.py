@@ -39,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
-SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth"}
+SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
+                         "lead_swap": 0.0}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -76,6 +77,9 @@ class TrainConfig:
         Where the pool's clips come from (unless a data folder is given): the procedural
         synthesiser (:mod:`audio_gen.synth`) or arrangements rendered through the General MIDI
         soundfont (:mod:`audio_gen.render`, at ``codec.sample_rate``).
+    lead_swap : float
+        Soundfont pool: share of clips whose lead comes from another genre
+        (:func:`audio_gen.arrange.sample_arrangement`), so that a genre does not imply its lead.
     seconds : float
         Clip length (rounded up to whole U-Net frames).
     seed : int
@@ -108,6 +112,7 @@ class TrainConfig:
     pool_size: int = 6000
     captions_per_clip: int = 2
     data_source: str = "synth"
+    lead_swap: float = 0.0
     seconds: float = 4.0
     seed: int = 0
     bf16: bool = True
@@ -136,6 +141,8 @@ class TrainConfig:
             raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
+        if not 0 <= cfg.lead_swap <= 1:
+            raise ValueError(f"lead_swap must be in [0, 1], got {cfg.lead_swap}")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
@@ -223,9 +230,11 @@ def _load_pool(
             pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
                                deadline=deadline, resume=resume)
         else:
+            extra = {"lead_swap": cfg.lead_swap} if cfg.data_source == "soundfont" else {}
             make = soundfont_pool if cfg.data_source == "soundfont" else synth_pool
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
-                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)
+                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume,
+                        **extra)
     except PoolPaused as paused:
         save_state(partial, paused.state)
         raise
