@@ -3,7 +3,10 @@
 The judges (:mod:`audio_gen.judges`, trained on real soundfont renders) hear one generated clip
 per caption of seeded renders and say which instrument family, genre, tempo class, mode and
 loudness class they hear. The same judges on the real renders of those captions are the
-*ceiling*; on the renders against the captions shuffled among them, the *floor*.
+*ceiling*; on the renders against the captions shuffled among them, the *floor*. Each
+attribute is scored over the captions that state it (:func:`audio_gen.captions.describe`: a
+caption without a tempo word asks for no tempo, one without "quiet" or "loud" for a normal
+level), since a clip cannot follow what it was never asked; the report counts them.
 
 "generated" is the model's raw output (its own level: the loudness judge hears what the model
 made); "delivered" is the clip as a user gets it, loudness normalised to what the prompt asks
@@ -112,7 +115,7 @@ def judge_adherence(
     typed = read_typed_prompts() if cfg.typed_prompts else []
     total = 2 * cfg.count + len(typed)
     seed, held_out = SPLITS[cfg.split]
-    real, truth, captions = rendered_set(
+    real, truth, captions, stated = rendered_set(
         cfg.count, seed, held_out, SECONDS, judges.sample_rate,
         on_clip=None if on_progress is None else lambda done: on_progress(done, total))
     generated, delivered = [], []
@@ -130,12 +133,14 @@ def judge_adherence(
     # Each set of clips is judged once: the floor is the real clips' verdicts against the
     # shuffled captions.
     said = {kind: judges.predict(clips) for kind, clips in heard.items()}
-    shuffled = [truth[i] for i in np.random.default_rng(seed).permutation(len(truth))]
-    table = {kind: agreement(verdicts, truth) for kind, verdicts in said.items()}
-    table["floor"] = agreement(said["ceiling"], shuffled)
+    order = np.random.default_rng(seed).permutation(len(truth))
+    table = {kind: agreement(verdicts, truth, stated) for kind, verdicts in said.items()}
+    table["floor"] = agreement(said["ceiling"], [truth[i] for i in order],
+                               [stated[i] for i in order])
     report = {
         "captions": cfg.count,
         "split": cfg.split,
+        "stated": {a: sum(a in s for s in stated) for a in ATTRIBUTES},
         "accuracy": {kind: table[kind] for kind in KINDS},
         "generated / ceiling": {a: round(table["generated"][a] / table["ceiling"][a], 3)
                                 if table["ceiling"][a] else None for a in ATTRIBUTES},
@@ -147,7 +152,7 @@ def judge_adherence(
             None if on_progress is None else lambda done: on_progress(2 * cfg.count + done,
                                                                       total))
     items = [{"caption": caption,
-              "asked": {a: truth[i][a] for a in ATTRIBUTES},
+              "asked": {a: truth[i][a] for a in ATTRIBUTES if a in stated[i]},
               **{f"heard_{kind}": {a: said[kind][a][i] for a in ATTRIBUTES} for kind in said}}
              for i, caption in enumerate(captions)]
     return report, items
@@ -196,10 +201,10 @@ def save_chart(report: dict[str, Any], path: str | Path, goal: float = 0.85) -> 
                "ceiling": "#1b9e77"}
     fig, ax = plt.subplots(figsize=(8, 3.6))
     for n, kind in enumerate(("floor", "generated", "delivered", "ceiling")):
-        ax.bar(x + (n - 1.5) * width, [accuracy_of[kind][a] for a in ATTRIBUTES], width,
+        ax.bar(x + (n - 1.5) * width, [accuracy_of[kind][a] or 0.0 for a in ATTRIBUTES], width,
                label=kind, color=colours[kind])
-    ax.scatter(x, [goal * accuracy_of["ceiling"][a] for a in ATTRIBUTES], marker="_", s=900,
-               color="black", label=f"goal ({goal:.0%} of the ceiling)", zorder=3)
+    ax.scatter(x, [goal * (accuracy_of["ceiling"][a] or 0.0) for a in ATTRIBUTES], marker="_",
+               s=900, color="black", label=f"goal ({goal:.0%} of the ceiling)", zorder=3)
     ax.set_xticks(x, ATTRIBUTES)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("accuracy of the judges")

@@ -170,7 +170,7 @@ class Caption(NamedTuple):
     """A caption and the judged attributes it states (see :func:`describe`)."""
 
     text: str
-    named: frozenset[str]
+    stated: frozenset[str]
 
 
 def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> str:
@@ -239,13 +239,13 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15)
     mode_said = bool(mode) and has("mode", "extras")
     if not (mood_said or mode_said) and (mood_word or mode):
         missing.append(mood_word or mode)
-    named = {"genre", "instrument"}
+    stated = {"genre", "instrument"}
     if tempo_word or bpm:
-        named.add("tempo")
+        stated.add("tempo")
     if mood_word or mode:
-        named.add("mode")
+        stated.add("mode")
     if loud or spec.loudness == "normal":
-        named.add("loudness")
+        stated.add("loudness")
 
     extras = [w for w in (word(f"density:{spec.density}", 0.4), word(_room(spec), 0.5), mode)
               if w]
@@ -265,7 +265,7 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15)
     if missing:
         said = _listing([missing[i] for i in rng.permutation(len(missing))])
         text = f"{said} {text}" if rng.random() < 0.5 else f"{text}, {said}"
-    return Caption(_tidy(text), frozenset(named))
+    return Caption(_tidy(text), frozenset(stated))
 
 
 def _tidy(text: str) -> str:

@@ -35,9 +35,10 @@ Everything trains on one CPU thread in a few minutes (torch, seeded).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -420,31 +421,47 @@ def accuracy(judges: Judges, heard: Heard, truth: Sequence[dict[str, str]]
     return agreement(judges.predict(heard), truth)
 
 
-def agreement(predicted: dict[str, list[str]], truth: Sequence[dict[str, str]]
-              ) -> dict[str, float]:
-    """Share of clips whose judged attribute (:meth:`Judges.predict`) is the one in ``truth``."""
-    return {a: float(np.mean([p == t[a] for p, t in zip(said, truth, strict=True)]))
-            for a, said in predicted.items()}
+def agreement(predicted: dict[str, list[str]], truth: Sequence[dict[str, str]],
+              stated: Sequence[Collection[str]] | None = None) -> dict[str, float | None]:
+    """Share of clips whose judged attribute (:meth:`Judges.predict`) is the one in ``truth``;
+    with ``stated`` (each clip's caption's stated attributes), only over the clips whose caption
+    states it (None where none does)."""
+    shares: dict[str, float | None] = {}
+    for a, said in predicted.items():
+        right = [p == t[a] for i, (p, t) in enumerate(zip(said, truth, strict=True))
+                 if stated is None or a in stated[i]]
+        shares[a] = float(np.mean(right)) if right else None
+    return shares
+
+
+class RenderedSet(NamedTuple):
+    """Seeded renders as the judges read them, their labels, captions, and the attributes
+    each caption states (:func:`audio_gen.captions.describe`)."""
+
+    heard: Heard
+    truth: list[dict[str, str]]
+    captions: list[str]
+    stated: list[frozenset[str]]
 
 
 def rendered_set(count: int, seed: int, held_out: str, seconds: float, sample_rate: int,
-                 on_clip: Callable[[int], None] | None = None,
-                 ) -> tuple[Heard, list[dict[str, str]], list[str]]:
+                 on_clip: Callable[[int], None] | None = None) -> RenderedSet:
     """What the judges read of `count` seeded soundfont renders, their labels and captions
     (``held_out`` as for :func:`audio_gen.arrange.sample_arrangement`: "any" for the judges'
     training, "only" for the held-out combinations); ``on_clip(done)`` after each."""
     from audio_gen.render import Renderer, make_clip  # FluidSynth: Debian's libfluidsynth3
 
     renderer, rng = Renderer(sample_rate), np.random.default_rng(seed)
-    heard, truth, captions = [], [], []
+    heard, truth, captions, stated = [], [], [], []
     for done in range(1, count + 1):
         clip = make_clip(rng, renderer, seconds, held_out=held_out)
         heard.append(hear(clip.audio, sample_rate))
         truth.append(labels(clip.spec))
         captions.append(clip.caption)
+        stated.append(clip.stated)
         if on_clip is not None:
             on_clip(done)
-    return Heard.stack(heard), truth, captions
+    return RenderedSet(Heard.stack(heard), truth, captions, stated)
 
 
 def save_judges(judges: Judges, path: Path) -> None:

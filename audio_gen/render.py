@@ -32,7 +32,7 @@ class RenderedClip:
     audio: np.ndarray
     caption: str
     spec: Arrangement
-    named: frozenset[str] = frozenset()  # the judged attributes the caption states
+    stated: frozenset[str] = frozenset()  # the judged attributes the caption states
 
 
 def add_room(audio: np.ndarray, sample_rate: int, seconds: float,
@@ -120,5 +120,5 @@ def make_clip(
     """
     spec = sample_arrangement(rng, held_out=held_out, fixed=fixed, lead_swap=lead_swap)
     audio = renderer.render(spec, seconds, rng)
-    text, named = describe(spec, rng)
-    return RenderedClip(audio=audio, caption=text, spec=spec, named=named)
+    text, stated = describe(spec, rng)
+    return RenderedClip(audio=audio, caption=text, spec=spec, stated=stated)

@@ -49,12 +49,12 @@ def main() -> dict:
         print(f"[{time.perf_counter() - started:6.0f} s] {message}", flush=True)
 
     started = time.perf_counter()
-    x, truth, _ = rendered_set(args.train, args.seed, "any", args.seconds, args.sample_rate)
+    x, truth, _, _ = rendered_set(args.train, args.seed, "any", args.seconds, args.sample_rate)
     rendered = time.perf_counter()
     log(f"{args.train} training renders heard")
     judges = fit_judges(x, truth, seed=args.seed, log=log)
     fitted = time.perf_counter()
-    x_test, truth_test, captions = rendered_set(args.test, args.seed + 1, "only", args.seconds,
+    x_test, truth_test, captions, _ = rendered_set(args.test, args.seed + 1, "only", args.seconds,
                                                 args.sample_rate)
     shuffled = [truth_test[i] for i in np.random.default_rng(args.seed).permutation(args.test)]
     chance = {a: max(np.mean([t[a] == v for t in truth_test])

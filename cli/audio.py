@@ -409,6 +409,8 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int,
         f"what the judges hear, {report['captions']} {kind} captions", ATTRIBUTES,
         {**{name: report["accuracy"][name] for name in KINDS},
          "generated / ceiling": report["generated / ceiling"]}))
+    console.print("captions stating each attribute (the others ask nothing of it): " + ", ".join(
+        f"{a} {n}" for a, n in report["stated"].items()))
     typed = report.get("typed_prompts")
     if typed:
         console.print(f"typed prompts: top instrument family and genre both right for "

@@ -190,6 +190,14 @@ def test_evaluate_judges_the_shipped_model(tmp_path):
     # Each row of the table is the share of captions whose verdict is what was asked.
     generated = sum(i["heard_generated"]["genre"] == i["asked"]["genre"] for i in items) / 6
     assert generated == pytest.approx(accuracy["generated"]["genre"])
+    # Each attribute is scored over the captions that state it (genre and instrument: all).
+    assert report["stated"]["genre"] == report["stated"]["instrument"] == 6
+    for attribute in ATTRIBUTES:
+        asked = [i for i in items if attribute in i["asked"]]
+        assert report["stated"][attribute] == len(asked)
+        heard = [i["heard_generated"][attribute] == i["asked"][attribute] for i in asked]
+        assert accuracy["generated"][attribute] == (
+            pytest.approx(sum(heard) / len(heard)) if heard else None)
     assert "what the judges hear, 6 held-out captions" in result.stderr
     # The typed prompts, through the whole pipeline: the count is of clips right on both.
     typed = report["typed_prompts"]

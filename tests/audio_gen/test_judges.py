@@ -31,11 +31,11 @@ RATE, SECONDS = 16_000, 2.0
 @pytest.mark.slow
 def test_judges_hear_held_out_renders_above_the_floor(tmp_path):
     torch.set_num_threads(1)
-    heard, truth, _ = rendered_set(160, 0, "any", SECONDS, RATE)
+    heard, truth, _, _ = rendered_set(160, 0, "any", SECONDS, RATE)
     assert len(heard) == 160 and all(
         np.isfinite(getattr(heard, f.name)).all() for f in fields(Heard)[1:])
     judges = fit_judges(heard, truth, timbre_epochs=12, pulse_epochs=40)
-    test, truth_test, _ = rendered_set(40, 1, "only", SECONDS, RATE)
+    test, truth_test, _, _ = rendered_set(40, 1, "only", SECONDS, RATE)
     shuffled = [truth_test[i] for i in np.random.default_rng(0).permutation(len(truth_test))]
     ceiling, floor = accuracy(judges, test, truth_test), accuracy(judges, test, shuffled)
     assert set(ceiling) == set(ATTRIBUTES)

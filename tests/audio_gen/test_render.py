@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from audio_gen.arrange import HELD_OUT, LOUDNESS, arrange, sample_arrangement
-from audio_gen.captions import GENRES, INSTRUMENT_WORDS, caption, vocabulary
+from audio_gen.captions import GENRES, INSTRUMENT_WORDS, WORDS, caption, describe, vocabulary
 from audio_gen.loudness import integrated_loudness, true_peak
 from audio_gen.soundfont import DRUM_CHANNEL, Event, SoundfontUnavailable
 from audio_gen.styles import INSTRUMENTS, STYLES
@@ -130,6 +132,51 @@ def test_captions_name_the_genre_and_the_instrument():
         assert any(w in text for w in INSTRUMENT_WORDS[spec.lead]), text
         assert "  " not in text and not text.endswith((",", " and")), text
     assert len(seen) == 200  # varied wording
+
+
+def test_captions_state_tempo_mode_and_loudness_whatever_the_template():
+    """What a caption states is what its text says: a tempo word or the BPM, a mode or mood
+    word, a loudness word for a quiet or loud clip (none for a normal one); and each is left
+    out only at the drop rate, not because the template had no slot for it."""
+    rng = np.random.default_rng(7)
+    said = {"tempo": 0, "mode": 0, "loudness": 0}
+    loud_clips = 0
+    for _ in range(400):
+        spec = sample_arrangement(rng)
+        text, stated = describe(spec, rng)
+        words = set(re.findall(r"[a-z-]+", text.lower()))
+
+        def says(concept: str, words: set[str] = words) -> bool:
+            return any(set(w.lower().split()) <= words for w in WORDS[concept])
+
+        assert says(f"tempo:{spec.tempo}") or "bpm" in words or "tempo" not in stated, text
+        assert ("mode" in stated) == (says(f"mode:{spec.mode}") or says(f"mood:{spec.mood}")
+                                      or f" {spec.mode}" in text), text
+        level_words = says("loudness:quiet") or says("loudness:loud")
+        if spec.loudness == "normal":
+            assert "loudness" in stated and not level_words, text
+        else:
+            loud_clips += 1
+            assert ("loudness" in stated) == says(f"loudness:{spec.loudness}"), text
+            said["loudness"] += "loudness" in stated
+        said["tempo"] += "tempo" in stated
+        said["mode"] += "mode" in stated
+    assert said["tempo"] / 400 > 0.8 and said["mode"] / 400 > 0.8, said
+    assert said["loudness"] / loud_clips > 0.8, (said, loud_clips)
+
+
+def test_training_may_borrow_a_lead_from_another_genre():
+    plain = [sample_arrangement(np.random.default_rng(1)) for _ in range(3)]
+    assert plain == [sample_arrangement(np.random.default_rng(1), lead_swap=0.0)
+                     for _ in range(3)]  # no swaps: the same draws as ever
+    rng = np.random.default_rng(2)
+    swapped = [sample_arrangement(rng, lead_swap=1.0) for _ in range(300)]
+    assert not set().union(*(clip.pairs() for clip in swapped)) & HELD_OUT
+    borrowed = [c for c in swapped if c.lead not in STYLES[c.style].melody]
+    assert len(borrowed) > 150 and len({c.lead for c in borrowed}) > 20
+    assert not any(c.style in ("piano ballad", "string quartet") for c in borrowed)
+    with pytest.raises(ValueError, match="lead_swap"):
+        sample_arrangement(rng, lead_swap=1.5)
 
 
 def test_the_vocabulary_has_the_synonyms_people_use():
