@@ -143,6 +143,9 @@ class TrainConfig:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
         if not 0 <= cfg.lead_swap <= 1:
             raise ValueError(f"lead_swap must be in [0, 1], got {cfg.lead_swap}")
+        if cfg.lead_swap and cfg.data_source != "soundfont":
+            raise ValueError("lead_swap applies to the soundfont's arrangements: set "
+                             f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")

@@ -128,6 +128,14 @@ def test_low_band_weight_weighs_the_bands_below_its_frequency():
         TrainConfig.from_dict({"low_band_weight": 0})
 
 
+def test_lead_swap_is_checked_and_only_for_the_soundfont_source():
+    assert TrainConfig.from_dict({"data_source": "soundfont", "lead_swap": 0.35}).lead_swap == 0.35
+    with pytest.raises(ValueError, match=r"lead_swap must be in \[0, 1\], got 2"):
+        TrainConfig.from_dict({"data_source": "soundfont", "lead_swap": 2})
+    with pytest.raises(ValueError, match="lead_swap applies to the soundfont's arrangements"):
+        TrainConfig.from_dict({"lead_swap": 0.35})
+
+
 def test_band_centres_are_the_peaks_of_torchaudios_filter_bank():
     import torchaudio.functional as AF
 
