@@ -445,16 +445,18 @@ class RenderedSet(NamedTuple):
 
 
 def rendered_set(count: int, seed: int, held_out: str, seconds: float, sample_rate: int,
-                 on_clip: Callable[[int], None] | None = None) -> RenderedSet:
+                 on_clip: Callable[[int], None] | None = None, *, lead_swap: float = 0.0,
+                 ) -> RenderedSet:
     """What the judges read of `count` seeded soundfont renders, their labels and captions
-    (``held_out`` as for :func:`audio_gen.arrange.sample_arrangement`: "any" for the judges'
-    training, "only" for the held-out combinations); ``on_clip(done)`` after each."""
+    (``held_out`` and ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`: "any"
+    for the judges' training, "only" for the held-out combinations); ``on_clip(done)`` after
+    each."""
     from audio_gen.render import Renderer, make_clip  # FluidSynth: Debian's libfluidsynth3
 
     renderer, rng = Renderer(sample_rate), np.random.default_rng(seed)
     heard, truth, captions, stated = [], [], [], []
     for done in range(1, count + 1):
-        clip = make_clip(rng, renderer, seconds, held_out=held_out)
+        clip = make_clip(rng, renderer, seconds, held_out=held_out, lead_swap=lead_swap)
         heard.append(hear(clip.audio, sample_rate))
         truth.append(labels(clip.spec))
         captions.append(clip.caption)
