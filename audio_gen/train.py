@@ -12,6 +12,7 @@ each resume where the last stopped, with the same result as one long run.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -143,12 +144,12 @@ class TrainConfig:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
         if not 0 <= cfg.lead_swap <= 1:
             raise ValueError(f"lead_swap must be in [0, 1], got {cfg.lead_swap}")
-        if cfg.lead_swap and cfg.data_source != "soundfont":
-            raise ValueError("lead_swap applies to the soundfont's arrangements: set "
-                             f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
+        if cfg.lead_swap and cfg.data_source != "soundfont":
+            raise ValueError("lead_swap applies to the soundfont's arrangements: set "
+                             f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
         return cfg
 
     def band_weights(self) -> torch.Tensor:
@@ -233,11 +234,10 @@ def _load_pool(
             pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
                                deadline=deadline, resume=resume)
         else:
-            extra = {"lead_swap": cfg.lead_swap} if cfg.data_source == "soundfont" else {}
-            make = soundfont_pool if cfg.data_source == "soundfont" else synth_pool
+            make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap)
+                    if cfg.data_source == "soundfont" else synth_pool)
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
-                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume,
-                        **extra)
+                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)
     except PoolPaused as paused:
         save_state(partial, paused.state)
         raise
