@@ -16,15 +16,19 @@ install: $(BIN)/songspace
 demo: install
 	$(BIN)/songspace demo
 
-# One worker per core; a test file stays on one worker, so its module fixtures are built once.
+# A test file stays on one worker, so its module fixtures are built once.
 # --no-loadscope-reorder keeps the files in the order tests/conftest.py gives them (longest
 # first); xdist would otherwise hand out the files with the most tests first, and the long
 # one-test README chains last, each keeping a worker busy alone at the end.
-# With a worker per core, each worker and every command it starts computes on one thread: the
-# BLAS and OpenMP pools of two workers on two cores otherwise spin against each other
-# (tests/test_cli.py took 164 CPU seconds that way on a busy machine, 87 on one thread).
+# One worker more than there are cores: about a tenth of the suite's time is tests waiting
+# (for a server to start or restart, a watcher to notice, a client to go away), and the extra
+# worker computes meanwhile (on 2026-12-02, 6 min 45 s with three workers on two cores against
+# 7 min 14-36 s with two). Each worker and every command it starts computes on one thread: the
+# BLAS and OpenMP pools of the workers otherwise spin against each other (tests/test_cli.py
+# took 164 CPU seconds that way on a busy machine, 87 on one thread).
+WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
-PYTEST := $(THREADS) $(BIN)/python -m pytest -q -n auto --dist loadfile --no-loadscope-reorder
+PYTEST := $(THREADS) $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
 test: install
 	$(BIN)/ruff check .

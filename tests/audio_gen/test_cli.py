@@ -156,8 +156,9 @@ def test_evaluate_refuses_a_model_the_judges_cannot_hear_at_its_rate(tiny_model_
 @pytest.mark.slow
 @pytest.mark.encoder
 def test_evaluate_judges_the_shipped_model(tmp_path):
-    """The shipped (soundfont) model through `audio evaluate`: the judges hear one clip per
-    held-out caption, beside the real renders (ceiling) and the shuffled captions (floor)."""
+    """The shipped (soundfont) model through `audio evaluate --json`: the report on stdout is
+    the metrics.json it writes. The README's `audio evaluate --count 6` (run by
+    tests/readme/test_text_to_music.py) is where the table's figures are checked."""
     from audio_gen import DEFAULT_CHECKPOINT
     from audio_gen.judges import ATTRIBUTES
     from audio_gen.soundfont import SoundfontUnavailable
@@ -172,44 +173,15 @@ def test_evaluate_judges_the_shipped_model(tmp_path):
         Renderer(24_000)
     except SoundfontUnavailable as error:  # .ci/run installs FluidSynth and the soundfont
         pytest.skip(str(error))
-    out = tmp_path / "eval"
-    result = run("audio", "evaluate", "--count", "6", "--steps", "4", "--out", out, "--json")
+    out = tmp_path / "quick"
+    result = run("audio", "evaluate", "--count", "2", "--steps", "1", "--no-typed-prompts",
+                 "--out", out, "--json")
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert report["captions"] == 6 and report["split"] == "held_out"
-    accuracy = report["accuracy"]
-    assert set(accuracy) == {"ceiling", "generated", "delivered", "floor"}
-    assert all(set(values) == set(ATTRIBUTES) for values in accuracy.values())
-    # The judges know real renders' genre; the shuffled captions are mostly wrong.
-    assert accuracy["ceiling"]["genre"] >= 0.8 > accuracy["floor"]["genre"] + 0.3
-    assert report["generated / ceiling"]["genre"] == round(
-        accuracy["generated"]["genre"] / accuracy["ceiling"]["genre"], 3)
-    items = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
-    assert len(items) == 6 and all(
-        set(item) == {"caption", "asked", "heard_ceiling", "heard_generated", "heard_delivered"}
-        for item in items)
-    # Each row of the table is the share of captions whose verdict is what was asked.
-    generated = sum(i["heard_generated"]["genre"] == i["asked"]["genre"] for i in items) / 6
-    assert generated == pytest.approx(accuracy["generated"]["genre"])
-    # Each attribute is scored over the captions that state it (genre and instrument: all).
-    assert report["stated"]["genre"] == report["stated"]["instrument"] == 6
-    for attribute in ATTRIBUTES:
-        asked = [i for i in items if attribute in i["asked"]]
-        assert report["stated"][attribute] == len(asked)
-        heard = [i["heard_generated"][attribute] == i["asked"][attribute] for i in asked]
-        assert accuracy["generated"][attribute] == (
-            pytest.approx(sum(heard) / len(heard)) if heard else None)
-    assert "what the judges hear, 6 held-out captions" in result.stderr
-    # The typed prompts, through the whole pipeline: the count is of clips right on both.
-    typed = report["typed_prompts"]
-    assert typed["of"] == 12 and len(typed["clips"]) == 12
-    assert typed["right"] == sum(c["heard"] == c["asked"] for c in typed["clips"])
-    assert typed["right"] <= min(typed["instrument_right"], typed["genre_right"])
-    assert f"both right for {typed['right']} of 12" in " ".join(result.stderr.split())
-    assert (out / "adherence.png").stat().st_size > 10_000
+    assert report["captions"] == 2 and report["split"] == "held_out"
+    assert set(report["accuracy"]) == {"ceiling", "generated", "delivered", "floor"}
+    assert all(set(values) == set(ATTRIBUTES) for values in report["accuracy"].values())
+    assert "typed_prompts" not in report
     assert json.loads((out / "metrics.json").read_text()) == report
-    quick = run("audio", "evaluate", "--count", "2", "--steps", "1", "--no-typed-prompts",
-                "--out", tmp_path / "quick", "--json")
-    assert "typed_prompts" not in json.loads(quick.stdout.strip().splitlines()[-1])
 
 
 def test_train_rejects_a_bad_config(tmp_path):
