@@ -76,41 +76,38 @@ from tests.api.conftest import make_settings
 def blas():
     return sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
 
-async def started():
-    settings = make_settings(Path(sys.argv[1]), None, Path(sys.argv[2]),
-                             blas_threads=int(sys.argv[3]))
+async def started(blas_threads):
+    folder = Path(sys.argv[2]) / str(blas_threads)
+    folder.mkdir()
+    settings = make_settings(Path(sys.argv[1]), None, folder, blas_threads=blas_threads)
     async with lifespan(create_app(settings)):
         return blas()
 
 before = blas()
-print(json.dumps({"before": before, "after": asyncio.run(started())}))
+# The untouched start first: the limited one changes the process's BLAS for good.
+after = {n: asyncio.run(started(n)) for n in (0, 1)}
+print(json.dumps({"before": before, "untouched": after[0], "limited": after[1]}))
 """
 
 
 def test_the_server_runs_one_blas_thread_per_worker(model, tmp_path):
     """Requests already run side by side; BLAS threads inside each would fight over the cores
-    (on 2 cores they made continuations 3x slower under load). Each start is a fresh process
-    (BLAS settings are process-wide); the lifespan runs in its main thread, as uvicorn runs it
-    in a worker's."""
+    (on 2 cores they made continuations 3x slower under load). The starts run in a fresh
+    process (BLAS settings are process-wide), the untouched one first; the lifespan runs in its
+    main thread, as uvicorn runs it in a worker's."""
     import os
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
-    def start(blas_threads: int) -> dict:
-        folder = tmp_path / str(blas_threads)
-        folder.mkdir()
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        env = {k: v for k, v in env.items() if not k.endswith("_NUM_THREADS")}
-        out = subprocess.run([sys.executable, "-c", STARTED_THREADS, str(model), str(folder),
-                              str(blas_threads)], capture_output=True, text=True, env=env,
-                             cwd=REPO, timeout=300)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.splitlines()[-1])
-
-    untouched = start(0)
-    if untouched["before"] == [1]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {k: v for k, v in env.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", STARTED_THREADS, str(model), str(tmp_path)],
+                         capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    started = json.loads(out.stdout.splitlines()[-1])
+    if started["before"] == [1]:
         pytest.skip("BLAS runs one thread here by default (one core): nothing to limit")
-    assert untouched["after"] == untouched["before"]
-    assert start(1)["after"] == [1]
+    assert started["untouched"] == started["before"]
+    assert started["limited"] == [1]
