@@ -12,13 +12,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from tests.conftest import run
+from tests.conftest import once_per_session, run
 
 MIN_COUNT = 25  # on the embedded data, leaves hundreds of songs without a learnt vector
 ROW_KEYS = {"song_id", "title", "artist", "score"}
 
 
 def train(splits: Path, out: Path, *extra, settings: str = "") -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
     config = out.parent / f"{out.name}.toml"
     config.write_text(f"[song2vec]\nmin_count = {MIN_COUNT}\n\n[next_song]\nranker = false\n"
                       f"{settings}")
@@ -27,15 +28,27 @@ def train(splits: Path, out: Path, *extra, settings: str = "") -> Path:
     return out
 
 
+def shared_text_model(splits: Path, tmp_path_factory) -> Path:
+    """A model with a text map (the hashing encoder the tests default to), trained once in the
+    test session (the API's tests of text playlists use it too); tests only read it."""
+    return once_per_session(tmp_path_factory, "text-model",
+                            lambda folder: train(splits, folder / "model")) / "model"
+
+
+def shared_plain_model(splits: Path, tmp_path_factory) -> Path:
+    """The same model trained without a text map, once in the test session; read only."""
+    return once_per_session(tmp_path_factory, "plain-model", lambda folder: train(
+        splits, folder / "model", "--no-text-map")) / "model"
+
+
 @pytest.fixture(scope="module")
 def text_model(splits, tmp_path_factory) -> Path:
-    """A model with a text map (the hashing encoder the tests default to)."""
-    return train(splits, tmp_path_factory.mktemp("text") / "model")
+    return shared_text_model(splits, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def plain_model(splits, tmp_path_factory) -> Path:
-    return train(splits, tmp_path_factory.mktemp("plain") / "model", "--no-text-map")
+    return shared_plain_model(splits, tmp_path_factory)
 
 
 def cold_song(model: Path) -> dict:

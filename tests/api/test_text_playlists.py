@@ -14,12 +14,12 @@ from api.main import create_app
 from tests.api.conftest import make_settings, serving
 from tests.api.test_serve import browser  # noqa: F401
 from tests.conftest import run
-from tests.test_cli_text import cold_song, rows_of, train
+from tests.test_cli_text import cold_song, rows_of, shared_plain_model, shared_text_model
 
 
 @pytest.fixture(scope="module")
 def text_model(splits, tmp_path_factory):
-    return train(splits, tmp_path_factory.mktemp("api-text") / "model")
+    return shared_text_model(splits, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +70,9 @@ def test_playlist_from_text_rejects_bad_requests(text_client):
 
 
 def test_a_model_without_a_text_map_says_so(splits, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("api-plain")
-    model = train(splits, folder / "model", "--no-text-map")
-    with TestClient(create_app(make_settings(model, None, folder))) as client:
+    model = shared_plain_model(splits, tmp_path_factory)
+    settings = make_settings(model, None, tmp_path_factory.mktemp("api-plain"))
+    with TestClient(create_app(settings)) as client:
         answer = client.get("/playlists/from-text", params={"q": "country"})
         assert answer.status_code == 503
         assert answer.json()["code"] == "text_map_unavailable"
