@@ -26,7 +26,7 @@ demo: install
 # 7 min 14-36 s with two). Each worker and every command it starts computes on one thread: the
 # BLAS and OpenMP pools of the workers otherwise spin against each other (tests/test_cli.py
 # took 164 CPU seconds that way on a busy machine, 87 on one thread).
-WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 THREADS := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 PYTEST := $(THREADS) $(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder
 
