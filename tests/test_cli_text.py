@@ -28,27 +28,23 @@ def train(splits: Path, out: Path, *extra, settings: str = "") -> Path:
     return out
 
 
-def shared_text_model(splits: Path, tmp_path_factory) -> Path:
-    """A model with a text map (the hashing encoder the tests default to), trained once in the
-    test session (the API's tests of text playlists use it too); tests only read it."""
-    return once_per_session(tmp_path_factory, "text-model",
-                            lambda folder: train(splits, folder / "model")) / "model"
-
-
-def shared_plain_model(splits: Path, tmp_path_factory) -> Path:
-    """The same model trained without a text map, once in the test session; read only."""
-    return once_per_session(tmp_path_factory, "plain-model", lambda folder: train(
-        splits, folder / "model", "--no-text-map")) / "model"
+def shared_model(splits: Path, tmp_path_factory, text_map: bool = True) -> Path:
+    """The model with a text map (the hashing encoder the tests default to) or, with
+    ``text_map=False``, without one: trained once in the test session (the API's tests of
+    text playlists use them too); tests only read them."""
+    name, extra = ("text-model", ()) if text_map else ("plain-model", ("--no-text-map",))
+    return once_per_session(tmp_path_factory, name,
+                            lambda folder: train(splits, folder / "model", *extra)) / "model"
 
 
 @pytest.fixture(scope="module")
 def text_model(splits, tmp_path_factory) -> Path:
-    return shared_text_model(splits, tmp_path_factory)
+    return shared_model(splits, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def plain_model(splits, tmp_path_factory) -> Path:
-    return shared_plain_model(splits, tmp_path_factory)
+    return shared_model(splits, tmp_path_factory, text_map=False)
 
 
 def cold_song(model: Path) -> dict:

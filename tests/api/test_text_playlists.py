@@ -14,12 +14,12 @@ from api.main import create_app
 from tests.api.conftest import make_settings, serving
 from tests.api.test_serve import browser  # noqa: F401
 from tests.conftest import run
-from tests.test_cli_text import cold_song, rows_of, shared_plain_model, shared_text_model
+from tests.test_cli_text import cold_song, rows_of, shared_model
 
 
 @pytest.fixture(scope="module")
 def text_model(splits, tmp_path_factory):
-    return shared_text_model(splits, tmp_path_factory)
+    return shared_model(splits, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_playlist_from_text_rejects_bad_requests(text_client):
 
 
 def test_a_model_without_a_text_map_says_so(splits, tmp_path_factory):
-    model = shared_plain_model(splits, tmp_path_factory)
+    model = shared_model(splits, tmp_path_factory, text_map=False)
     settings = make_settings(model, None, tmp_path_factory.mktemp("api-plain"))
     with TestClient(create_app(settings)) as client:
         answer = client.get("/playlists/from-text", params={"q": "country"})
