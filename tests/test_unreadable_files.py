@@ -60,14 +60,14 @@ def test_the_pipeline_log_step_reports_an_unreadable_file_like_profiles_build(tm
     "quarantine"."""
     from pipelines.engines import LocalEngine
     from pipelines.step import BadInput
-    from tests.pipelines.test_pipeline_steps import _ingest, _write_logs
+    from tests.pipelines.test_pipeline_steps import ingest_logs, write_logs
 
     logs = tmp_path / "logs"
-    _write_logs(logs)
+    write_logs(logs)
     os.symlink(tmp_path / "gone.csv", logs / "dangling.csv")
     with pytest.raises(BadInput, match=r"dangling\.csv.*dangling symbolic link"):
-        _ingest(logs, tmp_path / "fail", LocalEngine(), on_error="fail")
-    metrics = _ingest(logs, tmp_path / "quarantine", LocalEngine())["logs"]
+        ingest_logs(logs, tmp_path / "fail", LocalEngine(), on_error="fail")
+    metrics = ingest_logs(logs, tmp_path / "quarantine", LocalEngine())["logs"]
     assert metrics["files"] == 2 and metrics["events_matched"] == 599
     (unreadable,) = metrics["unreadable_files"]
     assert unreadable.startswith(str(logs / "dangling.csv") + ": ")

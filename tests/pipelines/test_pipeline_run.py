@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +23,11 @@ import pytest
 
 from foundation import progress
 from foundation.publishing import sha256_file
+from pipelines.engines import LocalEngine, RayEngine
+from pipelines.step import BadInput
 from recsys.profile_artifact import load_profiles
 from tests.conftest import run
+from tests.pipelines.test_pipeline_steps import ingest_logs, log_buckets, write_logs
 from tests.test_cli_progress import COUNTED
 
 pytestmark = pytest.mark.slow
@@ -83,13 +87,6 @@ def test_the_run_logs_its_current_steps_progress(local_log):
     assert re.search(r"^train: .*; done [\d.]+s$", err, re.M)
 
 
-@pytest.fixture(scope="module")
-def ray_run(config, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ray")
-    run("pipeline", "run", "--config", config, "--out", out, "--engine", "ray")
-    return out
-
-
 def _manifest(out: Path) -> dict:
     return json.loads((out / "current" / "run.json").read_text())
 
@@ -112,29 +109,6 @@ def _profiles_by_user(out: Path) -> tuple[list[str], np.ndarray]:
     state = load_profiles(out / "current" / "profiles" / "profiles").state
     order = np.argsort(state.users.to_numpy())
     return state.users.to_numpy()[order].tolist(), state.profiles[order]
-
-
-def test_local_and_ray_engines_give_the_same_outputs(local_run, ray_run):
-    local, ray = _manifest(local_run), _manifest(ray_run)
-    assert local["status"] == ray["status"] == "complete"
-    assert (local["engine"], ray["engine"]) == ("local", "ray")
-    # the seeded model is the same, so everything downstream can be compared
-    files = ("train/model/vectors.npy", "train/model/output_vectors.npy")
-    for name in files:
-        assert sha256_file(local_run / "current" / name) == sha256_file(ray_run / "current" / name)
-    users_l, profiles_l = _profiles_by_user(local_run)
-    users_r, profiles_r = _profiles_by_user(ray_run)
-    assert users_l == users_r and len(users_l) > 30_000
-    np.testing.assert_allclose(profiles_l, profiles_r, atol=1e-5)
-    recs_l, recs_r = _recommendations(local_run), _recommendations(ray_run)
-    assert recs_l["user_id"].to_list() == recs_r["user_id"].to_list()
-    same = (recs_l["song_ids"] == recs_r["song_ids"]).mean()
-    assert same > 0.999  # only near-ties may swap places
-    np.testing.assert_allclose(np.stack(recs_l["scores"].to_numpy()),
-                               np.stack(recs_r["scores"].to_numpy()), atol=1e-4)
-    metrics_l, metrics_r = _metrics(local_run), _metrics(ray_run)
-    assert metrics_l["next_song"]["models"] == metrics_r["next_song"]["models"]
-    assert metrics_l["recommendations"] == pytest.approx(metrics_r["recommendations"], abs=1e-3)
 
 
 def test_batch_recommendations_match_the_recommend_command(local_run):
@@ -286,5 +260,61 @@ def test_bad_input_exits_2(tmp_path):
     unknown.write_text("[song2vec]\nepochz = 3\n")
     result = run("pipeline", "run", "--config", unknown, "--out", tmp_path / "b", code=2)
     assert "epochz" in result.stderr
+    # No cluster to join. (Ray tests come last in this file: while this process runs its own
+    # Ray instance, a run would join that one.)
+    assert "ray" not in sys.modules or not sys.modules["ray"].is_initialized()
     run("pipeline", "run", "--out", tmp_path / "c", "--ray-address", "auto", code=2)
     run("pipeline", "status", "--out", tmp_path / "c", code=2)
+
+
+# The Ray tests, last: they share one local Ray instance, which the pipeline's `--engine ray`
+# joins rather than starting its own, so Ray starts (and its workers import the project) once.
+@pytest.fixture(scope="module")
+def ray_engine() -> Iterator[RayEngine]:
+    engine = RayEngine(num_cpus=2)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def ray_run(config, tmp_path_factory, ray_engine) -> Path:
+    out = tmp_path_factory.mktemp("ray")
+    run("pipeline", "run", "--config", config, "--out", out, "--engine", "ray")
+    return out
+
+
+def test_local_and_ray_engines_give_the_same_outputs(local_run, ray_run):
+    local, ray = _manifest(local_run), _manifest(ray_run)
+    assert local["status"] == ray["status"] == "complete"
+    assert (local["engine"], ray["engine"]) == ("local", "ray")
+    # the seeded model is the same, so everything downstream can be compared
+    files = ("train/model/vectors.npy", "train/model/output_vectors.npy")
+    for name in files:
+        assert sha256_file(local_run / "current" / name) == sha256_file(ray_run / "current" / name)
+    users_l, profiles_l = _profiles_by_user(local_run)
+    users_r, profiles_r = _profiles_by_user(ray_run)
+    assert users_l == users_r and len(users_l) > 30_000
+    np.testing.assert_allclose(profiles_l, profiles_r, atol=1e-5)
+    recs_l, recs_r = _recommendations(local_run), _recommendations(ray_run)
+    assert recs_l["user_id"].to_list() == recs_r["user_id"].to_list()
+    same = (recs_l["song_ids"] == recs_r["song_ids"]).mean()
+    assert same > 0.999  # only near-ties may swap places
+    np.testing.assert_allclose(np.stack(recs_l["scores"].to_numpy()),
+                               np.stack(recs_r["scores"].to_numpy()), atol=1e-4)
+    metrics_l, metrics_r = _metrics(local_run), _metrics(ray_run)
+    assert metrics_l["next_song"]["models"] == metrics_r["next_song"]["models"]
+    assert metrics_l["recommendations"] == pytest.approx(metrics_r["recommendations"], abs=1e-3)
+
+
+def test_log_ingestion_buckets_users_on_ray_as_locally(ray_engine, tmp_path):
+    logs = tmp_path / "logs"
+    write_logs(logs)
+    local = ingest_logs(logs, tmp_path / "local", LocalEngine())["logs"]
+    ray = ingest_logs(logs, tmp_path / "ray", ray_engine)["logs"]
+    assert ray == local
+    local_buckets = log_buckets(tmp_path / "local")
+    for name, frame in log_buckets(tmp_path / "ray").items():
+        assert frame.equals(local_buckets[name]), name
+    # a bad row found inside a Ray task is still bad input (exit code 2), not a crash
+    with pytest.raises(BadInput, match=r"a\.csv, row 302, field 'ms_played'"):
+        ingest_logs(logs, tmp_path / "ray_fail", ray_engine, on_error="fail")

@@ -39,9 +39,16 @@ def taste(scratch, using_it) -> dict[str, Ran]:
 
 def test_using_it(using_it):
     evaluation = only(using_it, r"^songspace evaluate .*--test .*--json").json()
-    assert evaluation["cases"] > 0 and set(evaluation["models"]) == ENGINES
-    for values in evaluation["models"].values():
-        assert {"hr@10", "hr@100", "ndcg@10", "mrr", "coverage@10"} <= set(values)
+    assert evaluation["cases"] > 1000 and set(evaluation["models"]) == ENGINES
+    models = evaluation["models"]
+    assert next(iter(models)) == "songspace" and models["songspace"]["fit_seconds"] > 0
+    for values in models.values():
+        for key in ("hr@10", "hr@100", "ndcg@10", "mrr", "coverage@10"):
+            assert 0.0 <= values[key] <= 1.0
+        assert values["hr@10"] <= values["hr@100"]
+    # A context-aware model must beat "most popular" by a wide margin on real playlists.
+    for model in ("song2vec", "cooccurrence"):
+        assert models[model]["hr@10"] > 2 * models["popularity"]["hr@10"], model
     table = only(using_it, r"--similar").stderr
     assert "genre@10" in table and "Jaccard@10" in table and "songspace" in table
 
