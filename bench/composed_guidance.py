@@ -42,25 +42,28 @@ def main() -> None:
     from audio_gen.adherence import SECONDS, hear_at
     from audio_gen.judges import Heard, agreement, load_judges, rendered_set
     from audio_gen.pipeline import TextToMusic
+    from audio_gen.text_encoder import TextEmbedding
 
     torch.set_num_threads(1)
 
     class ComposedGuidance(TextToMusic):
-        """The pipeline with one more guidance term: ``weight (plus - minus)``, the two
-        prompts batched as ``pair`` ([plus, minus])."""
+        """The pipeline with one more guidance term, ``weight (plus - minus)``, where plus and
+        minus are two of [empty prompt, prompt, third prompt]: the third prompt joins the
+        guided batch, so a step evaluates three prompts, not two."""
 
-        extra: tuple[float, object] | None = None
+        extra: tuple[float, TextEmbedding, int, int] | None = None
 
         def _predict(self, x, t, embeds, guidance, beat=None):
-            prediction = super()._predict(x, t, embeds, guidance, beat)
             if self.extra is None:
-                return prediction
-            weight, pair = self.extra
+                return super()._predict(x, t, embeds, guidance, beat)
+            weight, third, plus, minus = self.extra
+            batch = TextEmbedding.cat([embeds, third])
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out = self.unet(x.expand(2, -1, -1, -1), torch.tensor([t, t]), pair.tokens,
-                                pair.pooled, pair.attention_mask(), beat)
-            out_plus, out_minus = out.float().chunk(2)
-            return prediction + weight * (out_plus - out_minus)
+                out = self.unet(x.expand(3, -1, -1, -1), torch.tensor([t] * 3), batch.tokens,
+                                batch.pooled, batch.attention_mask(), beat)
+            outs = out.float().chunk(3)
+            uncond, cond = outs[:2]
+            return uncond + guidance * (cond - uncond) + weight * (outs[plus] - outs[minus])
 
     base = TextToMusic.from_pretrained(DEFAULT_CHECKPOINT)
     pipe = ComposedGuidance(base.unet, base.scheduler, base.codec, base.text_encoder)
@@ -76,12 +79,11 @@ def main() -> None:
     def extra(kind: str, weight: float, caption: str, instrument: str | None):
         if not weight or instrument is None:
             return None
-        encode = base.text_encoder.encode
-        if kind == "alone":
-            return weight, encode([instrument, ""])
+        if kind == "alone":  # + w (instrument phrase - empty prompt)
+            return weight, base.text_encoder.encode([instrument]), 2, 0
         without = re.sub(r"\s+", " ", re.sub(re.escape(instrument), "", caption,
                                              flags=re.IGNORECASE))
-        return weight, encode([caption, without])
+        return weight, base.text_encoder.encode([without]), 1, 2  # + w (prompt - without)
 
     runs = [("shipped", 0.0)] + [(kind, float(w)) for kind in ("alone", "contrast")
                                  for w in getattr(args, kind).split(",") if w]
