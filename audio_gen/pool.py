@@ -177,15 +177,17 @@ def soundfont_pool(
     size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
     captions_per_clip: int = 2, on_progress: Progress | None = None, *,
     deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
-    lead_swap: float = 0.0,
+    lead_swap: float = 0.0, accompaniment_db: float = 0.0,
 ) -> Pool:
     """A pool of arrangements rendered through the General MIDI soundfont
     (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
     as for :func:`synth_pool`; ``soundfont`` names a SoundFont 2 file (default: the installed
-    General MIDI one); ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`."""
+    General MIDI one); ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`;
+    ``accompaniment_db`` as for :class:`audio_gen.render.Renderer`."""
     from audio_gen import captions, render
 
-    renderer = render.Renderer(codec.cfg.sample_rate, soundfont)
+    renderer = render.Renderer(codec.cfg.sample_rate, soundfont,
+                               accompaniment_db=accompaniment_db)
 
     def make(rng: np.random.Generator, seconds: float):
         return render.make_clip(rng, renderer, seconds, held_out="exclude",

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
-from audio_gen.arrange import LOUDNESS, Arrangement, arrange, sample_arrangement
+from audio_gen.arrange import CHANNELS, LOUDNESS, Arrangement, arrange, sample_arrangement
 from audio_gen.captions import describe
 from audio_gen.loudness import normalise
-from audio_gen.soundfont import SoundfontSynth
+from audio_gen.soundfont import DRUM_CHANNEL, Event, SoundfontSynth
 from audio_gen.styles import STYLES
+
+DEFAULT_VOLUME = 100  # a General MIDI channel's volume (CC 7) until it is set
 
 
 @dataclass
@@ -67,6 +69,25 @@ def lofi(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.nd
     return out + hiss + crackle
 
 
+def remix(events: list[Event], accompaniment_db: float) -> list[Event]:
+    """``events`` with every channel but the melody's ``accompaniment_db`` louder (quieter
+    below 0), by its channel volume: General MIDI hears CC 7 as a gain of (value / 127)^2,
+    40 log10 of it in dB. The drum channel, which the arrangement leaves at the default
+    volume, gets one too."""
+    factor = 10.0 ** (accompaniment_db / 40.0)
+
+    def scaled(value: int) -> int:
+        return int(np.clip(round(value * factor), 1, 127))
+
+    melody = CHANNELS["melody"]
+    out = [Event(0.0, "cc", DRUM_CHANNEL, 7, scaled(DEFAULT_VOLUME))]
+    for event in events:
+        if event.kind == "cc" and event.a == 7 and event.channel != melody:
+            event = Event(event.time, "cc", event.channel, 7, scaled(event.b))
+        out.append(event)
+    return out
+
+
 class Renderer:
     """Renders arrangements at one sample rate with one soundfont.
 
@@ -77,11 +98,16 @@ class Renderer:
     soundfont : str or Path, optional
         A SoundFont 2 file (default: the installed General MIDI soundfont, see
         :func:`audio_gen.soundfont.find_soundfont`).
+    accompaniment_db : float
+        Gain of every part but the melody (chords, bass, pad, drums) against the arrangement's
+        own mix, in dB: below 0 the lead stands out (the clip's loudness stays its target's).
     """
 
-    def __init__(self, sample_rate: int, soundfont: str | Path | None = None) -> None:
+    def __init__(self, sample_rate: int, soundfont: str | Path | None = None, *,
+                 accompaniment_db: float = 0.0) -> None:
         self.synth = SoundfontSynth(sample_rate, soundfont)
         self.sample_rate = sample_rate
+        self.accompaniment_db = accompaniment_db
 
     @property
     def soundfont(self) -> Path:
@@ -92,6 +118,8 @@ class Renderer:
         """The clip's audio (S,) float32 at the loudness of ``arrangement.loudness`` (about
         -30, -21 or -14 LUFS, drawn within 1.5 LU), true peak under -1 dBTP."""
         events = arrange(arrangement, seconds, rng)
+        if self.accompaniment_db:
+            events = remix(events, self.accompaniment_db)
         audio = self.synth.render(events, seconds).astype(np.float64)
         audio = add_room(audio, self.sample_rate, arrangement.room, rng)
         if STYLES[arrangement.style].lofi:

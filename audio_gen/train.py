@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
-                         "lead_swap": 0.0}
+                         "lead_swap": 0.0, "accompaniment_db": 0.0}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -81,6 +81,9 @@ class TrainConfig:
     lead_swap : float
         Soundfont pool: share of clips whose lead comes from another genre
         (:func:`audio_gen.arrange.sample_arrangement`), so that a genre does not imply its lead.
+    accompaniment_db : float
+        Soundfont pool: gain in dB of every part but the lead against the arrangement's mix
+        (:class:`audio_gen.render.Renderer`); below 0 the lead stands out.
     seconds : float
         Clip length (rounded up to whole U-Net frames).
     seed : int
@@ -114,6 +117,7 @@ class TrainConfig:
     captions_per_clip: int = 2
     data_source: str = "synth"
     lead_swap: float = 0.0
+    accompaniment_db: float = 0.0
     seconds: float = 4.0
     seed: int = 0
     bf16: bool = True
@@ -147,9 +151,10 @@ class TrainConfig:
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
-        if cfg.lead_swap and cfg.data_source != "soundfont":
-            raise ValueError("lead_swap applies to the soundfont's arrangements: set "
-                             f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
+        for name in ("lead_swap", "accompaniment_db"):
+            if getattr(cfg, name) and cfg.data_source != "soundfont":
+                raise ValueError(f"{name} applies to the soundfont's arrangements: set "
+                                 f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
         return cfg
 
     def band_weights(self) -> torch.Tensor:
@@ -234,7 +239,8 @@ def _load_pool(
             pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
                                deadline=deadline, resume=resume)
         else:
-            make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap)
+            make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
+                                      accompaniment_db=cfg.accompaniment_db)
                     if cfg.data_source == "soundfont" else synth_pool)
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
                         cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)

@@ -16,7 +16,7 @@ from audio_gen.styles import INSTRUMENTS, STYLES
 RATE = 22_050
 
 try:
-    from audio_gen.render import Renderer
+    from audio_gen.render import Renderer, remix
 
     RENDERER = Renderer(RATE)
 except SoundfontUnavailable as error:  # .ci/run installs them; elsewhere say what is missing
@@ -177,6 +177,25 @@ def test_training_may_borrow_a_lead_from_another_genre():
     assert not any(c.style in ("piano ballad", "string quartet") for c in borrowed)
     with pytest.raises(ValueError, match="lead_swap"):
         sample_arrangement(rng, lead_swap=1.5)
+
+
+@needs_soundfont
+def test_a_quieter_accompaniment_lets_the_lead_stand_out():
+    spec = sample_arrangement(np.random.default_rng(4), fixed={"style": "jazz", "drums": True})
+    events = arrange(spec, 2.0, np.random.default_rng(1))
+    lead_alone = RENDERER.synth.render([e for e in events if e.channel == 0], 2.0)
+
+    def likeness_to_the_lead(accompaniment_db: float) -> float:
+        mixed = RENDERER.synth.render(remix(events, accompaniment_db), 2.0)
+        return float(np.dot(mixed, lead_alone) / np.linalg.norm(mixed)
+                     / np.linalg.norm(lead_alone))
+
+    same, quieter, silent = (likeness_to_the_lead(db) for db in (0.0, -6.0, -80.0))
+    assert same < quieter - 0.1 < silent - 0.15 and silent > 0.99
+    volumes = {e.channel: e.b for e in remix(events, -6.0) if e.kind == "cc" and e.a == 7}
+    assert volumes == {0: 112, 1: 59, 2: 71, DRUM_CHANNEL: 71}  # the lead's 112 stays
+    louder = Renderer(RATE, accompaniment_db=-6.0).render(spec, 2.0, np.random.default_rng(1))
+    assert integrated_loudness(louder, RATE) == pytest.approx(LOUDNESS[spec.loudness], abs=1.6)
 
 
 def test_the_vocabulary_has_the_synonyms_people_use():

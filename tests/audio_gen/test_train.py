@@ -134,6 +134,8 @@ def test_lead_swap_is_checked_and_only_for_the_soundfont_source():
         TrainConfig.from_dict({"data_source": "soundfont", "lead_swap": 2})
     with pytest.raises(ValueError, match="lead_swap applies to the soundfont's arrangements"):
         TrainConfig.from_dict({"lead_swap": 0.35})
+    with pytest.raises(ValueError, match="accompaniment_db applies to the soundfont's"):
+        TrainConfig.from_dict({"accompaniment_db": -6.0})
 
 
 def test_band_centres_are_the_peaks_of_torchaudios_filter_bank():
