@@ -15,7 +15,9 @@ for, so that there the prompt reader, not the model, sets "quiet" and "loud".
 Splits: ``held_out`` captions the judges' own test renders (seed 1), every one a combination
 training never drew (:data:`audio_gen.arrange.HELD_OUT`): the test. ``validation`` captions new
 draws (seed 2) of combinations training does draw, to tune a recipe on without touching the
-test.
+test. ``borrowed`` captions new draws (seed 4) of training combinations with every lead borrowed
+from any genre where the genre allows it (``lead_swap = 1``): whether the named lead plays
+outside its own genre's band, the closest a validation split comes to the test's question.
 
 Then the typed prompts (:data:`TYPED_PROMPTS`: twelve prompts of the kind people type, written
 without looking at the caption templates) go through the whole pipeline as a user's would, and
@@ -38,8 +40,9 @@ from audio_gen.loudness import normalise
 from audio_gen.pipeline import TextToMusic
 
 SECONDS = 4.0  # the judges learnt 4 s clips
-# split -> (seed of the renders, which combinations they draw)
-SPLITS = {"held_out": (1, "only"), "validation": (2, "exclude")}
+# split -> (seed of the renders, which combinations they draw, share of borrowed leads)
+SPLITS = {"held_out": (1, "only", 0.0), "validation": (2, "exclude", 0.0),
+          "borrowed": (4, "exclude", 1.0)}
 KINDS = ("ceiling", "generated", "delivered", "floor")
 TYPED_PROMPTS = Path(__file__).resolve().parent / "typed_prompts.json"
 
@@ -52,7 +55,7 @@ class AdherenceConfig:
     ----------
     count : int
         Captions (seeded renders) to generate one clip each for.
-    split : {"held_out", "validation"}
+    split : {"held_out", "validation", "borrowed"}
         Which renders give the captions (see the module's docstring).
     steps, guidance : int, float
         Generation settings.
@@ -114,10 +117,11 @@ def judge_adherence(
     check_rates(pipe, judges, cfg.resample)
     typed = read_typed_prompts() if cfg.typed_prompts else []
     total = 2 * cfg.count + len(typed)
-    seed, held_out = SPLITS[cfg.split]
+    seed, held_out, lead_swap = SPLITS[cfg.split]
     real, truth, captions, stated = rendered_set(
         cfg.count, seed, held_out, SECONDS, judges.sample_rate,
-        on_clip=None if on_progress is None else lambda done: on_progress(done, total))
+        on_clip=None if on_progress is None else lambda done: on_progress(done, total),
+        lead_swap=lead_swap)
     generated, delivered = [], []
     for i, caption in enumerate(captions):
         clip = pipe(caption, seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,

@@ -278,7 +278,8 @@ def evaluate_command(
                                       "captions and real clips).")] = 0,
     split: Annotated[str, typer.Option(
         help="held_out: combinations training never saw (the test); validation: new draws of "
-             "training combinations (to tune a recipe on).")] = "held_out",
+             "training combinations (to tune a recipe on); borrowed (a soundfont-trained "
+             "model): validation draws whose leads come from other genres.")] = "held_out",
     sampler: SamplerOption = "ddim",
     threads: ThreadsOption = DEFAULT_THREADS,
     bf16: Bf16Option = False,
@@ -404,7 +405,8 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int,
         raise fail(str(error)) from None
     _write_evaluation(out, report, items)
     chart = save_chart(report, out / "adherence.png")
-    kind = "held-out" if cfg.split == "held_out" else "validation"
+    kind = {"held_out": "held-out", "borrowed": "borrowed-lead validation"}.get(
+        cfg.split, cfg.split)
     console.print(_accuracy_table(
         f"what the judges hear, {report['captions']} {kind} captions", ATTRIBUTES,
         {**{name: report["accuracy"][name] for name in KINDS},
