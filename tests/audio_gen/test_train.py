@@ -4,6 +4,8 @@ folders round-trip."""
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
 import torch
@@ -136,6 +138,15 @@ def test_lead_swap_is_checked_and_only_for_the_soundfont_source():
         TrainConfig.from_dict({"lead_swap": 0.35})
     with pytest.raises(ValueError, match="accompaniment_db applies to the soundfont's"):
         TrainConfig.from_dict({"accompaniment_db": -6.0})
+
+
+@pytest.mark.parametrize("config", sorted(
+    (Path(__file__).parents[2] / "bench" / "audio_configs").glob("*.toml")), ids=lambda p: p.stem)
+def test_the_benchs_training_configs_are_valid(config):
+    """The recipe's and the recorded experiments' settings still make a TrainConfig, so that
+    each can be rerun as bench/README.md says."""
+    cfg = TrainConfig.from_dict(tomllib.loads(config.read_text()))
+    assert cfg.steps == TrainConfig().steps
 
 
 def test_band_centres_are_the_peaks_of_torchaudios_filter_bank():
