@@ -15,9 +15,10 @@ for, so that there the prompt reader, not the model, sets "quiet" and "loud".
 Splits: ``held_out`` captions the judges' own test renders (seed 1), every one a combination
 training never drew (:data:`audio_gen.arrange.HELD_OUT`): the test. ``validation`` captions new
 draws (seed 2) of combinations training does draw, to tune a recipe on without touching the
-test. ``borrowed`` captions new draws (seed 4) of training combinations with every lead borrowed
-from any genre where the genre allows it (``lead_swap = 1``): whether the named lead plays
-outside its own genre's band, the closest a validation split comes to the test's question.
+test. ``borrowed`` captions new draws (seed 4) of training combinations whose lead is drawn from
+every genre's leads where the genre allows it (``lead_swap = 1``; about 70% are not the genre's
+own): whether the named lead plays outside its own genre's band, the closest a validation split
+comes to the test's question.
 
 Then the typed prompts (:data:`TYPED_PROMPTS`: twelve prompts of the kind people type, written
 without looking at the caption templates) go through the whole pipeline as a user's would, and

@@ -179,6 +179,20 @@ def test_training_may_borrow_a_lead_from_another_genre():
         sample_arrangement(rng, lead_swap=1.5)
 
 
+def test_the_borrowed_lead_split_draws_leads_from_other_genres():
+    """`audio evaluate --split borrowed` asks mostly for leads outside their genre's own, in
+    combinations training draws."""
+    from audio_gen.adherence import SPLITS
+
+    seed, held_out, lead_swap = SPLITS["borrowed"]
+    rng = np.random.default_rng(seed)
+    drawn = [sample_arrangement(rng, held_out=held_out, lead_swap=lead_swap)
+             for _ in range(100)]
+    assert not set().union(*(clip.pairs() for clip in drawn)) & HELD_OUT
+    assert sum(c.lead not in STYLES[c.style].melody for c in drawn) > 60
+    assert seed not in (SPLITS["held_out"][0], SPLITS["validation"][0])
+
+
 @needs_soundfont
 def test_a_quieter_accompaniment_lets_the_lead_stand_out():
     spec = sample_arrangement(np.random.default_rng(4), fixed={"style": "jazz", "drums": True})
