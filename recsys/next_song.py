@@ -128,12 +128,10 @@ def fit_next_song(
         metrics["songspace"] = {"skipped": f"{usable} playlists of two or more songs; the "
                                 f"ranker needs {MIN_PLAYLISTS_PER_FOLD * config.folds}"}
     elif config.ranker:
-        if on_stage:
-            on_stage(f"fitting the ranker ({config.folds} folds)")
         started = time.perf_counter()
         ranker = TwoStageRanker(_generators(song2vec), config.ranker_config(),
                                 artists, fitted={"song2vec": song2vec})
-        ranker.fit(sentences, n_items)
+        ranker.fit(sentences, n_items, on_stage=on_stage)
         ranker.fold_generators, ranker.fold_fitted = [], []  # only needed while fitting
         models["songspace"] = ranker
         metrics["songspace"] = {

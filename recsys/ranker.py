@@ -31,6 +31,7 @@ from typing import Self
 import numpy as np
 from scipy import sparse
 
+from foundation.progress import duration
 from recsys.base import Context, Recommender, mask_items, top_k
 from recsys.evaluation import Cases, make_cases
 
@@ -289,9 +290,15 @@ class TwoStageRanker(Recommender):
         return matrix, names
 
     # -- training -------------------------------------------------------------------------------
-    def fit(self, sentences: Sequence[np.ndarray], n_items: int) -> Self:
-        lgb = lightgbm()
+    def fit(self, sentences: Sequence[np.ndarray], n_items: int, *,
+            on_stage: Callable[[str], None] | None = None) -> Self:
+        """Cross-fit the generators fold by fold, collect the training rows, train LightGBM.
 
+        ``on_stage`` is told what the fit does now: each fold with done/total, the time a fold
+        takes and an ETA for the rest of the folds (they are most of the fit), then LightGBM.
+        """
+        lgb = lightgbm()
+        tell = on_stage or (lambda _: None)
         cfg = self.config
         self.log = TrainingLog()
         rng = np.random.default_rng(cfg.seed)
@@ -302,7 +309,9 @@ class TwoStageRanker(Recommender):
         inner = set(rng.choice(held_all, size=min(n_inner, len(held_all)), replace=False))
         parts: dict[str, list] = {"train": [], "valid": []}
         self.fold_generators = []
+        folds_started = time.perf_counter()
         for number, (gen_idx, held) in enumerate(folds):
+            tell(self._fold_stage(number, len(folds), time.perf_counter() - folds_started))
             self.log.folds.append({"generator_playlists": gen_idx,
                                    "case_playlists": held.tolist()})
             fold = [sentences[i] for i in gen_idx]
@@ -342,6 +351,8 @@ class TwoStageRanker(Recommender):
                                 feature_name=self.feature_names, free_raw_data=True)
         valid_set = lgb.Dataset(data["valid"][0], data["valid"][1], group=data["valid"][2],
                                 reference=train_set)
+        tell(f"fitting the ranker: LightGBM on {len(data['train'][1]):,} rows (the "
+             f"{len(folds)} folds took {duration(time.perf_counter() - folds_started)})")
         started = time.perf_counter()
         self.booster = lgb.train(
             params, train_set, num_boost_round=cfg.rounds, valid_sets=[valid_set],
@@ -352,11 +363,22 @@ class TwoStageRanker(Recommender):
         self.log.seconds["lightgbm"] = round(time.perf_counter() - started, 2)
 
         if cfg.refit:
+            tell("fitting the ranker: its generators on all the playlists")
             started = time.perf_counter()
             models = self._fit_generators(sentences, n_items, self.fitted)
             self._set_generators(models, sentences, n_items)
             self.log.seconds["generators_refit"] = round(time.perf_counter() - started, 2)
         return self
+
+    @staticmethod
+    def _fold_stage(done: int, total: int, elapsed: float) -> str:
+        """'fitting the ranker: fold 2/3, 0:00:16 a fold, ETA 0:00:32 for the folds'."""
+        text = f"fitting the ranker: fold {done + 1}/{total}"
+        if done:
+            each = elapsed / done
+            left = duration(each * (total - done))
+            text += f", {duration(each)} a fold, ETA {left} for the folds"
+        return text
 
     def _folds(self, sentences: Sequence[np.ndarray],
                rng: np.random.Generator) -> list[tuple[list[int], np.ndarray]]:

@@ -51,6 +51,12 @@ def test_using_it(using_it):
         assert models[model]["hr@10"] > 2 * models["popularity"]["hr@10"], model
     table = only(using_it, r"--similar").stderr
     assert "genre@10" in table and "Jaccard@10" in table and "songspace" in table
+    # Off a terminal the ranker's fit, most of `train`'s time, says which fold it is on and
+    # when the folds will be done.
+    trained = only(using_it, r"^songspace train ").stderr
+    assert re.search(r"^fitting the ranker: fold 3/3, \d:\d\d:\d\d a fold, ETA \d:\d\d:\d\d",
+                     trained, re.M), trained
+    assert re.search(r"^fitting the ranker: LightGBM on [\d,]+ rows", trained, re.M), trained
 
 
 def test_asking_the_model(scratch, using_it):

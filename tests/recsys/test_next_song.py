@@ -1,6 +1,8 @@
 """The next-song peers (SKNN, V-SKNN, VSTAN, the transformer / SASRec), the two-stage ranker and
 temperature sampling, each on tiny hand-made data whose answer is known."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -199,6 +201,24 @@ def test_ranker_never_trains_on_held_out_playlists(monkeypatch, folds):
     model.score(held_out)
     assert model.booster.model_to_string() == before
     assert not model.generators["song2vec"].trained[10:].any()
+
+
+def test_ranker_tells_each_fold_with_an_eta_then_lightgbm():
+    from recsys.ranker import TwoStageRanker
+
+    stages: list[str] = []
+    ranker_for_test(folds=3).fit(cycles(300), 12, on_stage=stages.append)
+    assert stages[0] == "fitting the ranker: fold 1/3"  # nothing timed yet: no ETA
+    for number, stage in zip((2, 3), stages[1:3], strict=True):
+        assert re.fullmatch(rf"fitting the ranker: fold {number}/3, \d:\d\d:\d\d a fold, "
+                            r"ETA \d:\d\d:\d\d for the folds", stage), stage
+    assert re.fullmatch(r"fitting the ranker: LightGBM on [\d,]+ rows \(the 3 folds took "
+                        r"\d:\d\d:\d\d\)", stages[3]), stages[3]
+    # The ETA is the mean time of the folds done, times the folds left.
+    assert TwoStageRanker._fold_stage(1, 3, 16.0) == (
+        "fitting the ranker: fold 2/3, 0:00:16 a fold, ETA 0:00:32 for the folds")
+    assert TwoStageRanker._fold_stage(2, 3, 50.0).endswith("0:00:25 a fold, ETA 0:00:25 for "
+                                                           "the folds")
 
 
 def test_ranker_save_load_round_trip(tmp_path):
