@@ -377,8 +377,9 @@ def demo(
                                  on_stage=on_stage)
     artifact = load_artifact(path)
     # Three positions per held-out playlist keep the demo's evaluation to seconds.
-    with console.status("fitting and evaluating the ranker, the peers and the baselines"):
-        result = evaluate_artifact(artifact, parts["test"], max_positions=3, seed=seed)
+    with evaluation_progress(available_models(artifact)) as (on_model, on_cases):
+        result = evaluate_artifact(artifact, parts["test"], max_positions=3, seed=seed,
+                                   on_model=on_model, on_cases=on_cases)
     console.print(_metrics_table(result))
     songs = SongSearch.from_artifact(artifact)
     index = songs.resolve(song).index

@@ -26,6 +26,9 @@ def test_set_up_make_demo():
     (demo,) = check_ran(run_block(commands, REPO), commands).values()
     out = demo.stderr
     assert "next-song prediction" in out and all(name in out for name in ENGINES)
+    # Its evaluation reports each model's cases as it goes, as `songspace evaluate` does.
+    assert re.search(r"^evaluating songspace \(model 1/\d+\): [\d,]+/[\d,]+ cases", out,
+                     re.M), out
     assert "songs similar to Bohemian Rhapsody by Queen" in out
     assert re.search(r"quarantined 6 rows", out)
     assert "for alice" in out and "because" in out
