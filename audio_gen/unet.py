@@ -56,6 +56,12 @@ class UNetConfig:
         at a caption's tempo are a pattern laid out in time, which needs exactly that. Off in
         the recipe: two full training runs with it did not improve tempo accuracy
         (bench/README.md, "Experiments").
+    cross_attention : list of bool, optional
+        Per level without a transformer block: whether each residual block is followed by a
+        cross-attention to the prompt's tokens alone (no self-attention, so it is cheap at
+        the fine levels). Without it only the coarsest level reads the tokens and the fine
+        levels, where an instrument's timbre lies, hear the prompt only through its pooled
+        vector. Empty: none (the shipped models).
     beat_clock : bool
         Take a beat clock (:func:`audio_gen.rhythm.beat_grid`) as extra input channels beside
         the noisy image, and carry a :class:`audio_gen.rhythm.TempoHead` that reads the tempo a
@@ -74,12 +80,18 @@ class UNetConfig:
     groups: int = 16
     position_embedding: bool = False
     beat_clock: bool = True
+    cross_attention: list[bool] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
             raise ValueError(
                 f"attention has {len(self.attention)} entries but channels has "
                 f"{len(self.channels)}; give one per level"
+            )
+        if self.cross_attention and len(self.cross_attention) != len(self.channels):
+            raise ValueError(
+                f"cross_attention has {len(self.cross_attention)} entries but channels has "
+                f"{len(self.channels)}; give one per level, or none"
             )
         if len(self.patch) != 2:
             raise ValueError(f"patch must be [mel bins, frames], got {self.patch}")
@@ -216,11 +228,37 @@ class TransformerBlock(nn.Module):
         return x + h.transpose(1, 2).reshape(b, c, height, width)
 
 
+class CrossAttentionBlock(nn.Module):
+    """Cross-attention from the image grid to the prompt's tokens, without self-attention."""
+
+    def __init__(self, dim: int, text_dim: int, heads: int, groups: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm = nn.GroupNorm(groups, dim)
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(text_dim, 2 * dim)
+        self.proj = nn.Linear(dim, dim)
+        nn.init.zeros_(self.proj.weight)  # starts as the identity, as the residual blocks do
+        nn.init.zeros_(self.proj.bias)
+
+    def forward(self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None):
+        b, c, height, width = x.shape
+        h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N=H*W, C)
+        q = self.q(h).view(b, -1, self.heads, c // self.heads).transpose(1, 2)  # (B, h, N, C/h)
+        k, v = (t.view(b, -1, self.heads, c // self.heads).transpose(1, 2)
+                for t in self.kv(text).chunk(2, dim=-1))  # (B, h, L, C/h) each
+        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        a = self.proj(a.transpose(1, 2).reshape(b, -1, c))  # (B, N, C)
+        return x + a.transpose(1, 2).reshape(b, c, height, width)
+
+
 class Level(nn.Module):
     """Residual blocks (each optionally followed by a transformer block) at one resolution."""
 
     def __init__(
-        self, c_in: int, c_out: int, n_blocks: int, attention: bool, cfg: UNetConfig
+        self, c_in: int, c_out: int, n_blocks: int, attention: bool, cfg: UNetConfig,
+        cross_attention: bool = False,
     ) -> None:
         super().__init__()
         self.res = nn.ModuleList(
@@ -229,7 +267,8 @@ class Level(nn.Module):
         )
         self.attn = nn.ModuleList(
             TransformerBlock(c_out, cfg.text_dim, cfg.heads, cfg.groups) if attention
-            else nn.Identity()
+            else CrossAttentionBlock(c_out, cfg.text_dim, cfg.heads, cfg.groups)
+            if cross_attention else nn.Identity()
             for _ in range(n_blocks)
         )
 
@@ -241,6 +280,8 @@ class Level(nn.Module):
                 if cell is not None and position is None:
                     position = grid_position_embedding(*x.shape[-2:], x.shape[1], cell)
                 x = attn(x, text, text_mask, position)
+            elif isinstance(attn, CrossAttentionBlock):
+                x = attn(x, text, text_mask)
         return x
 
 
@@ -279,7 +320,8 @@ class UNet(nn.Module):
         self.downsample = nn.ModuleList()
         for i, width in enumerate(ch):
             c_in = ch[max(i - 1, 0)]
-            self.down.append(Level(c_in, width, cfg.blocks_per_level, cfg.attention[i], cfg))
+            self.down.append(Level(c_in, width, cfg.blocks_per_level, cfg.attention[i], cfg,
+                                   self._cross(i)))
             last = i == len(ch) - 1
             self.downsample.append(
                 nn.Identity() if last else nn.Conv2d(width, width, 3, stride=2, padding=1)
@@ -293,7 +335,8 @@ class UNet(nn.Module):
                 nn.Identity() if i == len(ch) - 1 else nn.Conv2d(c_in, c_in, 3, padding=1)
             )
             self.up.append(
-                Level(c_in + ch[i], ch[i], cfg.blocks_per_level + 1, cfg.attention[i], cfg)
+                Level(c_in + ch[i], ch[i], cfg.blocks_per_level + 1, cfg.attention[i], cfg,
+                      self._cross(i))
             )
         self.out_norm = nn.GroupNorm(cfg.groups, ch[0])
         self.out = nn.Conv2d(ch[0], cfg.patch_pixels, 3, padding=1)
@@ -382,6 +425,9 @@ class UNet(nn.Module):
         grid = beat.float()[:, :, None, :].expand(-1, -1, m, -1)  # (B, 3, M, T)
         clock_weight = self.stem.weight[:, self.cfg.patch_pixels:]
         return BeatFeatures(F.conv2d(self._fold(grid), clock_weight, padding=1))
+
+    def _cross(self, level: int) -> bool:
+        return bool(self.cfg.cross_attention) and self.cfg.cross_attention[level]
 
     def _cell(self, level: int) -> tuple[int, int] | None:
         """Pixels per grid cell at a level, or None when no position code is used."""

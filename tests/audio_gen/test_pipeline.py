@@ -9,7 +9,13 @@ import torch
 
 from audio_gen.pipeline import validate_request
 from audio_gen.text_encoder import HashingTextEncoder, TextEmbedding
-from audio_gen.unet import TransformerBlock, UNet, UNetConfig, grid_position_embedding
+from audio_gen.unet import (
+    CrossAttentionBlock,
+    TransformerBlock,
+    UNet,
+    UNetConfig,
+    grid_position_embedding,
+)
 
 
 def test_generates_audio_of_the_requested_length(tiny_pipeline):
@@ -192,6 +198,34 @@ def test_the_position_code_is_an_option_that_older_checkpoints_lack():
     saved = {k: v for k, v in cfg.to_dict().items() if k != "position_embedding"}
     assert UNetConfig.from_dict(saved) == cfg  # saved before the field existed
     assert UNet(UNetConfig(position_embedding=True)).stem_position is not None
+
+
+def test_fine_levels_can_read_the_prompt_tokens_through_cross_attention():
+    cfg = UNetConfig(n_mels=32, patch=[4, 2], channels=[16, 32], attention=[False, True],
+                     heads=2, groups=8, text_dim=8, emb_dim=16, cross_attention=[True, False])
+    assert UNetConfig.from_dict(cfg.to_dict()) == cfg
+    unet = UNet(cfg)
+    fine = [m for level in (unet.down[0], unet.up[-1]) for m in level.attn]
+    assert fine and all(isinstance(m, CrossAttentionBlock) for m in fine)
+    assert not any(isinstance(m, CrossAttentionBlock) for m in unet.up[0].attn)
+    saved = {k: v for k, v in UNetConfig().to_dict().items() if k != "cross_attention"}
+    assert UNetConfig.from_dict(saved).cross_attention == []  # older checkpoints: none
+    with pytest.raises(ValueError, match="cross_attention has 1 entries"):
+        UNetConfig(channels=[16, 32], attention=[False, True], cross_attention=[True])
+
+    torch.manual_seed(0)
+    block = fine[0]
+    torch.nn.init.normal_(block.proj.weight)  # undo the zero init
+    x = torch.randn(1, 16, 4, 6)
+    tokens = torch.randn(1, 3, 8)
+    mask = torch.tensor([[True, True, False]])
+    out = block(x, tokens, mask)
+    assert out.shape == x.shape and not torch.allclose(out, x)
+    changed = tokens.clone()
+    changed[0, 2] += 5.0  # a padded token: masked out, so nothing may change
+    torch.testing.assert_close(block(x, changed, mask), out)
+    changed[0, 0] += 5.0
+    assert not torch.allclose(block(x, changed, mask), out, atol=1e-4)
 
 
 def test_the_clock_enters_the_stem_beside_the_image_and_can_be_computed_once(tiny_unet):
