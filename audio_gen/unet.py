@@ -178,6 +178,23 @@ class ResBlock(nn.Module):
         return self.skip(x) + h
 
 
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int,
+    text_mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Multi-head attention of queries (B, N, C) to keys and values (B, L, C); ``text_mask``
+    (B, L) leaves the prompt's padding out. Returns (B, N, C)."""
+
+    def split(x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        return x.view(b, n, heads, c // heads).transpose(1, 2)  # (B, h, N, C/h)
+
+    mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L)
+    a = F.scaled_dot_product_attention(split(q), split(k), split(v), attn_mask=mask)
+    b, h, n, d = a.shape
+    return a.transpose(1, 2).reshape(b, n, h * d)  # (B, N, C)
+
+
 class TransformerBlock(nn.Module):
     """Self-attention over the image grid, cross-attention to the text, and a feed-forward."""
 
@@ -198,14 +215,6 @@ class TransformerBlock(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def _split(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        return x.view(b, n, self.heads, c // self.heads).transpose(1, 2)  # (B, h, N, C/h)
-
-    def _merge(self, x: torch.Tensor) -> torch.Tensor:
-        b, h, n, d = x.shape
-        return x.transpose(1, 2).reshape(b, n, h * d)  # (B, N, C)
-
     def forward(
         self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None,
         position: torch.Tensor | None = None,
@@ -215,15 +224,9 @@ class TransformerBlock(nn.Module):
         a = self.norm1(h)
         if position is not None:
             a = a + position.to(a.dtype)  # (N, C), broadcast over the batch
-        q, k, v = self.qkv(a).chunk(3, dim=-1)
-        a = F.scaled_dot_product_attention(self._split(q), self._split(k), self._split(v))
-        h = h + self.proj1(self._merge(a))
+        h = h + self.proj1(attend(*self.qkv(a).chunk(3, dim=-1), self.heads))
         k, v = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
-        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L)
-        a = F.scaled_dot_product_attention(
-            self._split(self.q(self.norm2(h))), self._split(k), self._split(v), attn_mask=mask
-        )
-        h = h + self.proj2(self._merge(a))
+        h = h + self.proj2(attend(self.q(self.norm2(h)), k, v, self.heads, text_mask))
         h = h + self.ff(self.norm3(h))
         return x + h.transpose(1, 2).reshape(b, c, height, width)
 
@@ -244,12 +247,8 @@ class CrossAttentionBlock(nn.Module):
     def forward(self, x: torch.Tensor, text: torch.Tensor, text_mask: torch.Tensor | None):
         b, c, height, width = x.shape
         h = self.norm(x).flatten(2).transpose(1, 2)  # (B, N=H*W, C)
-        q = self.q(h).view(b, -1, self.heads, c // self.heads).transpose(1, 2)  # (B, h, N, C/h)
-        k, v = (t.view(b, -1, self.heads, c // self.heads).transpose(1, 2)
-                for t in self.kv(text).chunk(2, dim=-1))  # (B, h, L, C/h) each
-        mask = None if text_mask is None else text_mask[:, None, None, :]  # (B, 1, 1, L)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        a = self.proj(a.transpose(1, 2).reshape(b, -1, c))  # (B, N, C)
+        k, v = self.kv(text).chunk(2, dim=-1)  # (B, L, C) each
+        a = self.proj(attend(self.q(h), k, v, self.heads, text_mask))  # (B, N, C)
         return x + a.transpose(1, 2).reshape(b, c, height, width)
 
 
