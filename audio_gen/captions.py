@@ -150,6 +150,16 @@ TEMPLATES = (
     "{loud}{genre} {piece}, {lead} {leadform}, {tempo_word}{bpm}",
     "instrumental {genre}: {instruments}{extras}",
 )
+#: Captions that name the lead and no genre or other instrument (``name_genre=False``): with
+#: them the instrument's words alone must carry its sound, which the genre otherwise implies.
+LEAD_TEMPLATES = (
+    "{tempo}{mood}{lead} {leadform}{bpm}",
+    "a {loud}{register}{lead} {leadform}{extras}",
+    "{lead} {leadform}: {tempo_word}, {mood_word}",
+    "{mood}{piece} featuring {lead}{bpm}",
+    "{register}{lead} {leadform}, {mode}",
+    "{loud}{tempo}{lead} {piece}{bpm}",
+)
 
 
 def _pick(rng: np.random.Generator, options) -> str:
@@ -173,12 +183,14 @@ class Caption(NamedTuple):
     stated: frozenset[str]
 
 
-def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> str:
+def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
+            name_genre: bool = True) -> str:
     """Describe a rendered clip in words (:func:`describe`'s text)."""
-    return describe(spec, rng, drop=drop).text
+    return describe(spec, rng, drop=drop, name_genre=name_genre).text
 
 
-def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15) -> Caption:
+def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
+             name_genre: bool = True) -> Caption:
     """Describe a rendered clip in words, with varied wording and sentence form.
 
     Parameters
@@ -189,7 +201,10 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15)
         Picks the template and the words.
     drop : float
         Probability of leaving out each optional attribute (mood, mode, loudness, register,
-        density, room, BPM); the genre and the lead instrument are always named.
+        density, room, BPM); the lead instrument is always named.
+    name_genre : bool
+        Name the genre (always, then) and often the other instruments; if False, the sentence
+        names the lead alone (:data:`LEAD_TEMPLATES`).
 
     Returns
     -------
@@ -222,7 +237,7 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15)
     if mode and rng.random() < 0.3:
         mode = f"in {KEYS[spec.key]} {spec.mode}"
     loud = word(f"loudness:{spec.loudness}", 1.0) if spec.loudness != "normal" else ""
-    template = _pick(rng, TEMPLATES)
+    template = _pick(rng, TEMPLATES if name_genre else LEAD_TEMPLATES)
 
     def has(*slots: str) -> bool:
         return any("{" + slot + "}" in template for slot in slots)
@@ -239,7 +254,7 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15)
     mode_said = bool(mode) and has("mode", "extras")
     if not (mood_said or mode_said) and (mood_word or mode):
         missing.append(mood_word or mode)
-    stated = {"genre", "instrument"}
+    stated = {"genre", "instrument"} if name_genre else {"instrument"}
     if tempo_word or bpm:
         stated.add("tempo")
     if mood_word or mode:

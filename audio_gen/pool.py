@@ -177,13 +177,15 @@ def soundfont_pool(
     size: int, frames: int, codec: MelCodec, encoder: TextEncoder, seed: int,
     captions_per_clip: int = 2, on_progress: Progress | None = None, *,
     deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
-    lead_swap: float = 0.0, accompaniment_db: float = 0.0,
+    lead_swap: float = 0.0, accompaniment_db: float = 0.0, lead_only_captions: float = 0.0,
 ) -> Pool:
     """A pool of arrangements rendered through the General MIDI soundfont
     (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
     as for :func:`synth_pool`; ``soundfont`` names a SoundFont 2 file (default: the installed
     General MIDI one); ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`;
-    ``accompaniment_db`` as for :class:`audio_gen.render.Renderer`."""
+    ``accompaniment_db`` as for :class:`audio_gen.render.Renderer`; ``lead_only_captions``:
+    share of each clip's further wordings (after its first) that name the lead alone, no genre
+    (:func:`audio_gen.captions.describe` with ``name_genre=False``)."""
     from audio_gen import captions, render
 
     renderer = render.Renderer(codec.cfg.sample_rate, soundfont,
@@ -193,7 +195,12 @@ def soundfont_pool(
         return render.make_clip(rng, renderer, seconds, held_out="exclude",
                                 lead_swap=lead_swap)
 
-    return _generated_pool("soundfont", make, captions.caption, size, frames, codec, encoder,
+    def recaption(spec, rng: np.random.Generator) -> str:
+        # rng.random() only when the share is set, so that 0 draws the same pool as ever.
+        lead_only = bool(lead_only_captions) and rng.random() < lead_only_captions
+        return captions.caption(spec, rng, name_genre=not lead_only)
+
+    return _generated_pool("soundfont", make, recaption, size, frames, codec, encoder,
                            seed, captions_per_clip, on_progress, deadline, resume)
 
 

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
-                         "lead_swap": 0.0, "accompaniment_db": 0.0}
+                         "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -84,6 +84,10 @@ class TrainConfig:
     accompaniment_db : float
         Soundfont pool: gain in dB of every part but the lead against the arrangement's mix
         (:class:`audio_gen.render.Renderer`); below 0 the lead stands out.
+    lead_only_captions : float
+        Soundfont pool: share of each clip's wordings after the first that name the lead alone,
+        without the genre or the other instruments, so that the lead's words must carry its
+        sound (:func:`audio_gen.captions.describe`).
     seconds : float
         Clip length (rounded up to whole U-Net frames).
     seed : int
@@ -118,6 +122,7 @@ class TrainConfig:
     data_source: str = "synth"
     lead_swap: float = 0.0
     accompaniment_db: float = 0.0
+    lead_only_captions: float = 0.0
     seconds: float = 4.0
     seed: int = 0
     bf16: bool = True
@@ -146,12 +151,13 @@ class TrainConfig:
             raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
-        if not 0 <= cfg.lead_swap <= 1:
-            raise ValueError(f"lead_swap must be in [0, 1], got {cfg.lead_swap}")
+        for name in ("lead_swap", "lead_only_captions"):
+            if not 0 <= getattr(cfg, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
-        for name in ("lead_swap", "accompaniment_db"):
+        for name in ("lead_swap", "accompaniment_db", "lead_only_captions"):
             if getattr(cfg, name) and cfg.data_source != "soundfont":
                 raise ValueError(f"{name} applies to the soundfont's arrangements: set "
                                  f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
@@ -240,7 +246,8 @@ def _load_pool(
                                deadline=deadline, resume=resume)
         else:
             make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
-                                      accompaniment_db=cfg.accompaniment_db)
+                                      accompaniment_db=cfg.accompaniment_db,
+                                      lead_only_captions=cfg.lead_only_captions)
                     if cfg.data_source == "soundfont" else synth_pool)
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
                         cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)

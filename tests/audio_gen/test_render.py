@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from audio_gen.arrange import HELD_OUT, LOUDNESS, arrange, sample_arrangement
 from audio_gen.captions import GENRES, INSTRUMENT_WORDS, WORDS, caption, describe, vocabulary
@@ -163,6 +164,55 @@ def test_captions_state_tempo_mode_and_loudness_whatever_the_template():
         said["mode"] += "mode" in stated
     assert said["tempo"] / 400 > 0.8 and said["mode"] / 400 > 0.8, said
     assert said["loudness"] / loud_clips > 0.8, (said, loud_clips)
+
+
+def names_a_genre(text: str) -> bool:
+    """Whether ``text`` has a genre's word outside the instruments' ("jazz guitar", "rock
+    organ" hold genre words)."""
+    rest = text.lower()
+    for word in sorted({w.lower() for ws in INSTRUMENT_WORDS.values() for w in ws}, key=len,
+                       reverse=True):
+        rest = rest.replace(word, " ")
+    return any(re.search(rf"\b{re.escape(g.lower())}\b", rest)
+               for words in GENRES.values() for g in words)
+
+
+def test_lead_only_captions_name_the_lead_and_neither_genre_nor_band():
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        spec = sample_arrangement(rng, lead_swap=0.35)
+        text, stated = describe(spec, rng, name_genre=False)
+        lead = max((w for w in INSTRUMENT_WORDS[spec.lead] if w in text), key=len, default="")
+        assert lead and not names_a_genre(text), text
+        band = {w for i in spec.instruments[1:] for w in INSTRUMENT_WORDS[i]}
+        rest = text.replace(lead, " ")
+        assert not any(re.search(rf"\b{re.escape(w)}\b", rest) for w in band), text
+        assert "genre" not in stated and "instrument" in stated, (text, stated)
+        assert "  " not in text and not text.endswith((",", " and", ":")), text
+
+
+@needs_soundfont
+def test_a_share_of_a_pools_further_captions_names_the_lead_alone():
+    from audio_gen.codec import MelCodec
+    from audio_gen.pool import soundfont_pool
+    from audio_gen.text_encoder import HashingTextEncoder
+
+    from .conftest import TEXT_DIM, tiny_codec_config
+
+    codec, encoder = MelCodec(tiny_codec_config()), HashingTextEncoder(TEXT_DIM)
+
+    def pool(**share):
+        return soundfont_pool(6, 16, codec, encoder, seed=3, captions_per_clip=3, **share)
+
+    plain, unset, lead_only = pool(), pool(lead_only_captions=0.0), pool(lead_only_captions=1.0)
+    assert plain.captions == unset.captions  # a share of 0 draws the same pool as ever
+    assert torch.equal(plain.images[0], lead_only.images[0])  # the first clip, then draws differ
+    first_caption = lead_only.captions[lead_only.caption_ids[0, 0]]
+    assert first_caption == plain.captions[plain.caption_ids[0, 0]]
+    for ids in lead_only.caption_ids:
+        first, *further = (lead_only.captions[i] for i in ids)
+        assert names_a_genre(first), first
+        assert further and not any(names_a_genre(text) for text in further), further
 
 
 def test_training_may_borrow_a_lead_from_another_genre():
