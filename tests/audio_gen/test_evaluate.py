@@ -3,6 +3,11 @@ accuracies in range, and the PNG grid."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from audio_gen.evaluate import (
@@ -57,3 +62,25 @@ def test_accuracy_skips_attributes_a_clip_lacks(tiny_pipeline):
                                                   seconds=0.5))
     drums = [i for i in items if i.spec.instrument == "drums"]
     assert drums and accuracy(drums)["register"] is None
+
+
+def test_the_lead_verdicts_bench_counts_which_lead_was_played(tmp_path):
+    """bench/lead_verdicts.py on a hand-made items.jsonl: metal's own leads are guitars, so a
+    trombone (brass) is foreign to it; a caption whose render the judges mishear is left out."""
+    def item(asked: str, render: str, generated: str) -> str:
+        return json.dumps({"caption": "metal", "asked": {"instrument": asked, "genre": "metal"},
+                           "heard_ceiling": {"instrument": render},
+                           "heard_generated": {"instrument": generated}})
+
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join([item("brass", "brass", "guitar"), item("brass", "brass", "brass"),
+                                item("guitar", "guitar", "guitar"),
+                                item("brass", "keyboard", "brass")]) + "\n")
+    script = Path(__file__).parents[2] / "bench" / "lead_verdicts.py"
+    out = subprocess.run([sys.executable, script, items], capture_output=True, text=True,
+                         check=True).stdout
+    counts = dict(line.strip().rsplit(": ", 1) for line in out.splitlines()[1:])
+    assert counts == {"heard right in the render": "3", "generated with the asked family": "2",
+                      "asking for a family foreign to the genre's leads": "2",
+                      "of those, generated with the asked family": "1",
+                      "of those, generated with the genre's own lead's family": "1"}
