@@ -4,7 +4,7 @@ Of the captions whose real render the judges hear with the asked instrument fami
 generated clips have that family; and of those asking for a family that none of the genre's
 own leads has (the melody instruments of :data:`audio_gen.styles.STYLES`), how many have the
 asked family and how many a family of the genre's own leads (the genre followed over the
-instrument's words). bench/README.md, issue 17, "What is left", items 8 and 9.
+instrument's words). bench/README.md, issue 17, "What is left", items 8 to 10.
 
     .venv/bin/python bench/lead_verdicts.py bench/results/audio_lead_experiments/*.items.jsonl
 """
