@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full text-to-music training recipe (bench/audio_configs/soundfont_24k.toml: 6,000 steps of
 # batch 32 on a pool of 6,000 clips rendered through the General MIDI soundfont at 24 kHz, with
-# cross-attention at the fine levels), on both cores: about 82 minutes from nothing on an idle
+# cross-attention at the fine levels), on both cores: about 76 minutes from nothing on an idle
 # 2-core machine (one thread would take about two hours). Run as resumable chunks of at most
 # CHUNK_MINUTES each, so it can share a machine and survive interruptions: run this script again
 # and it carries on from the last saved state. When the last chunk finishes, the EMA model is
