@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
-                         "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0}
+                         "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0,
+                         "crop_seconds": 0.0}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -90,6 +91,13 @@ class TrainConfig:
         sound (:func:`audio_gen.captions.describe`).
     seconds : float
         Clip length (rounded up to whole U-Net frames).
+    crop_seconds : float
+        Train on a random window of this length of each clip (rounded up to whole U-Net
+        frames; 0: the whole clip). The denoiser is convolutional and, without
+        ``unet.position_embedding``, does not know where a window lies, so it samples whole
+        clips after training on windows; a window of half the clip makes a step about half
+        as costly, so a fixed budget buys twice the steps. The beat clock moves with the
+        window.
     seed : int
         Seeds the pool, the initial weights and every random draw of training.
     bf16 : bool
@@ -124,6 +132,7 @@ class TrainConfig:
     accompaniment_db: float = 0.0
     lead_only_captions: float = 0.0
     seconds: float = 4.0
+    crop_seconds: float = 0.0
     seed: int = 0
     bf16: bool = True
     checkpoint_every: int = 200
@@ -154,6 +163,12 @@ class TrainConfig:
         for name in ("lead_swap", "lead_only_captions"):
             if not 0 <= getattr(cfg, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
+        if cfg.crop_seconds < 0 or cfg.crop_seconds > cfg.seconds:
+            raise ValueError(f"crop_seconds must be between 0 (whole clips) and seconds "
+                             f"({cfg.seconds}), got {cfg.crop_seconds}")
+        if cfg.crop_seconds and cfg.unet.position_embedding:
+            raise ValueError("crop_seconds needs unet.position_embedding = false: with a "
+                             "position code a window would be taught it lies at the clip's start")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
@@ -172,7 +187,16 @@ class TrainConfig:
     @property
     def frames(self) -> int:
         """Frames per training clip: the clip length rounded up to whole U-Net frames."""
-        raw = math.ceil(self.seconds * self.codec.sample_rate / self.codec.hop_length)
+        return self._whole_frames(self.seconds)
+
+    @property
+    def crop_frames(self) -> int:
+        """Frames of the window each step trains on (``frames`` when not cropping)."""
+        return min(self._whole_frames(self.crop_seconds), self.frames) if self.crop_seconds \
+            else self.frames
+
+    def _whole_frames(self, seconds: float) -> int:
+        raw = math.ceil(seconds * self.codec.sample_rate / self.codec.hop_length)
         multiple = self.unet.time_multiple
         return math.ceil(raw / multiple) * multiple
 
@@ -423,14 +447,20 @@ def _train_step(
     choice = torch.from_numpy(rng.integers(cfg.captions_per_clip, size=cfg.batch_size))
     drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.uncond_prob)
     x0, text = pool.batch(index, choice, drop)  # (B, 1, M, F), ...
+    frame_rate = cfg.codec.sample_rate / cfg.codec.hop_length
+    first_beat = pool.first_beat[index]
+    if cfg.crop_frames < x0.shape[-1]:  # a window of each clip; its beats move with it
+        start = rng.integers(x0.shape[-1] - cfg.crop_frames + 1, size=cfg.batch_size)
+        x0 = torch.stack([clip[..., s:s + cfg.crop_frames]
+                          for clip, s in zip(x0, start, strict=True)])
+        first_beat = first_beat - torch.from_numpy(start).to(first_beat.dtype) / frame_rate
     noise = torch.randn(x0.shape, generator=generator)
     t = torch.randint(0, scheduler.num_train_timesteps, (cfg.batch_size,), generator=generator)
     noisy = scheduler.add_noise(x0, noise, t)
     target = scheduler.training_target(x0, noise, t)
     beat = None
     if cfg.unet.beat_clock:
-        beat = beat_grid(pool.bpm[index], pool.first_beat[index], x0.shape[-1],
-                         cfg.codec.sample_rate / cfg.codec.hop_length)  # (B, 3, F)
+        beat = beat_grid(pool.bpm[index], first_beat, x0.shape[-1], frame_rate)  # (B, 3, F)
     for group in optimiser.param_groups:
         group["lr"] = learning_rate(cfg, step)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):

@@ -97,6 +97,52 @@ def test_a_folder_whose_captions_hold_no_words_trains_without_a_vocabulary(tmp_p
     assert TextToMusic.from_pretrained(result.model).vocabulary is None
 
 
+def test_crops_train_on_windows_whose_beat_clock_moves_with_them(tmp_path, monkeypatch):
+    from audio_gen.rhythm import beat_grid
+    from audio_gen.unet import UNet
+
+    seen = []
+    forward = UNet.forward
+
+    def spy(self, x, t, text, pooled, text_mask=None, beat=None):
+        if self.training:  # the training steps, not the sampling below
+            seen.append((x.shape, beat.clone()))
+        return forward(self, x, t, text, pooled, text_mask, beat)
+
+    monkeypatch.setattr(UNet, "forward", spy)
+    cfg = tiny_config(steps=4, crop_seconds=0.25)
+    assert cfg.crop_frames == 16 < cfg.frames == 32
+    result = train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+    assert result.finished and all(shape[-1] == cfg.crop_frames for shape, _ in seen)
+    # Each window's clock is the whole clip's clock from the window's first frame on.
+    pool = torch.load(tmp_path / "run" / "pool.pt", weights_only=False)
+    frame_rate = cfg.codec.sample_rate / cfg.codec.hop_length
+    whole = beat_grid(pool["bpm"], pool["first_beat"], cfg.frames, frame_rate)
+    windows = {(i, s): whole[i, :, s:s + cfg.crop_frames]
+               for i in range(len(pool["bpm"])) for s in range(cfg.frames - cfg.crop_frames + 1)}
+    moved = 0
+    for _, beat in seen:
+        for clock in beat:
+            if not clock.any():
+                continue  # a clip without a beat
+            starts = [s for (_, s), w in windows.items() if torch.allclose(w, clock, atol=1e-4)]
+            assert starts, "a window's clock is no window of any clip's clock"
+            moved += 0 not in starts
+    assert moved > 0  # not every window starts at the clip's start
+    # Trained on windows, the model still makes whole clips.
+    clip = TextToMusic.from_pretrained(result.model)("a slow bass line", seconds=0.5, steps=2)
+    assert clip.audio.shape[-1] >= 0.5 * cfg.codec.sample_rate * 0.9
+
+
+def test_crop_seconds_is_checked():
+    with pytest.raises(ValueError, match="crop_seconds must be between 0"):
+        TrainConfig.from_dict({"seconds": 4.0, "crop_seconds": 5.0})
+    with pytest.raises(ValueError, match="position_embedding"):
+        TrainConfig.from_dict({"crop_seconds": 2.0, "unet": {"position_embedding": True}})
+    assert TrainConfig.from_dict({"crop_seconds": 2.0}).crop_frames * 2 == TrainConfig().frames
+    assert TrainConfig().crop_frames == TrainConfig().frames
+
+
 def test_a_run_folder_refuses_a_changed_recipe(tmp_path):
     train(tiny_config(steps=1), tmp_path / "run", HashingTextEncoder(TEXT_DIM))
     with pytest.raises(ValueError, match=r"different settings \(batch_size\)"):
