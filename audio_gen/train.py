@@ -192,8 +192,7 @@ class TrainConfig:
     @property
     def crop_frames(self) -> int:
         """Frames of the window each step trains on (``frames`` when not cropping)."""
-        return min(self._whole_frames(self.crop_seconds), self.frames) if self.crop_seconds \
-            else self.frames
+        return self._whole_frames(self.crop_seconds) if self.crop_seconds else self.frames
 
     def _whole_frames(self, seconds: float) -> int:
         raw = math.ceil(seconds * self.codec.sample_rate / self.codec.hop_length)
