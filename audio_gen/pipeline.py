@@ -24,7 +24,12 @@ from audio_gen.request import BPM_RANGE, MAX_SECONDS, validate_request
 from audio_gen.rhythm import FIRST_BEAT_S, beat_grid, estimate_beat
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
-from audio_gen.understanding import PromptReport, Vocabulary, model_vocabulary
+from audio_gen.understanding import (
+    PromptReport,
+    Vocabulary,
+    concept_ids,
+    model_vocabulary,
+)
 from audio_gen.unet import BeatFeatures, UNet
 
 logger = logging.getLogger(__name__)
@@ -114,6 +119,9 @@ class TextToMusic:
         self.bf16 = bf16
         self.vocabulary = Vocabulary(vocabulary, text_encoder, stored=phrase_vectors) \
             if vocabulary else None
+        if unet.cfg.concepts and self.vocabulary is None:
+            raise ValueError("the denoiser has concept vectors but no vocabulary was given to "
+                             "read a prompt's concepts with")
 
     @classmethod
     def from_pretrained(
@@ -173,8 +181,15 @@ class TextToMusic:
         return TARGETS.get(asked or "normal", TARGETS["normal"])
 
     def encode_prompt(self, text: str, negative_text: str | None = None) -> TextEmbedding:
-        """Embeddings of [negative (or empty) prompt, prompt], batched for guidance."""
-        return self.text_encoder.encode([negative_text or "", text])
+        """Embeddings of [negative (or empty) prompt, prompt], batched for guidance; with the
+        vectors of the concepts each names, for a denoiser that has them."""
+        texts = [negative_text or "", text]
+        embeds = self.text_encoder.encode(texts)
+        if not self.unet.cfg.concepts:
+            return embeds
+        ids, ranks = concept_ids(self.vocabulary.read_many(texts), self.unet.cfg.concepts,
+                                 self.unet.cfg.concept_slots)
+        return self.unet.with_concepts(embeds, ids, ranks)
 
     def frames_for(self, samples: int) -> int:
         """Frames to generate for ``samples`` samples, rounded up to what the U-Net needs."""

@@ -56,18 +56,22 @@ class Pool:
     captions: list[str]
     bpm: torch.Tensor  # (N,) float32
     first_beat: torch.Tensor  # (N,) float32
+    #: Each caption's concept ids and ranks, (K, S) each, when the denoiser has concept
+    #: vectors (set by training; not saved with the pool).
+    concepts: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def batch(
         self, index: torch.Tensor, choice: torch.Tensor, drop: torch.Tensor
-    ) -> tuple[torch.Tensor, TextEmbedding]:
-        """Images and text for clips ``index``, caption ``choice`` each, empty where ``drop``."""
+    ) -> tuple[torch.Tensor, TextEmbedding, torch.Tensor]:
+        """Images, text and caption ids for clips ``index``, caption ``choice`` each, the
+        empty prompt (caption 0) where ``drop``."""
         ids = self.caption_ids[index, choice % self.caption_ids.shape[1]]
         ids = torch.where(drop, torch.zeros_like(ids), ids)
         text = TextEmbedding(self.tokens[ids].float(), self.mask[ids], self.pooled[ids].float())
-        return self.images[index].float(), text
+        return self.images[index].float(), text, ids
 
     def state(self) -> dict:
         return {"images": self.images, "caption_ids": self.caption_ids, "tokens": self.tokens,

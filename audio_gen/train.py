@@ -12,6 +12,7 @@ each resume where the last stopped, with the same result as one long run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 import logging
@@ -32,7 +33,7 @@ from audio_gen.pool import Pool, PoolPaused, folder_pool, soundfont_pool, synth_
 from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
-from audio_gen.understanding import Vocabulary
+from audio_gen.understanding import Vocabulary, concept_ids
 from audio_gen.unet import UNet, UNetConfig
 from foundation.settings import reject_unknown
 
@@ -98,6 +99,11 @@ class TrainConfig:
         clips after training on windows; a shorter window makes a step cheaper (2 s windows
         of 4 s clips: about 1.5x the steps per second), so a fixed budget buys more steps.
         The beat clock moves with the window.
+    concept_vectors : bool
+        Give the denoiser a learned vector for every concept of the training vocabulary
+        (``unet.concepts``, filled from the vocabulary; see :class:`UNetConfig`): each
+        caption's concepts, read as a prompt is read at generation, join its text. The
+        captions are read once and kept in the run folder (``concepts.pt``).
     seed : int
         Seeds the pool, the initial weights and every random draw of training.
     bf16 : bool
@@ -133,6 +139,7 @@ class TrainConfig:
     lead_only_captions: float = 0.0
     seconds: float = 4.0
     crop_seconds: float = 0.0
+    concept_vectors: bool = False
     seed: int = 0
     bf16: bool = True
     checkpoint_every: int = 200
@@ -169,6 +176,9 @@ class TrainConfig:
         if cfg.crop_seconds and cfg.unet.position_embedding:
             raise ValueError("crop_seconds needs unet.position_embedding = false: with a "
                              "position code a window would be taught it lies at the clip's start")
+        if cfg.concept_vectors and cfg.unet.concepts:
+            raise ValueError("concept_vectors fills unet.concepts from the training "
+                             "vocabulary: leave unet.concepts out")
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
@@ -335,8 +345,19 @@ def train(
                            pool_paused=(paused.stage, paused.done, paused.total))
     scheduler = DDPMScheduler(prediction_type=cfg.prediction_type)
 
+    vocabulary = training_vocabulary(cfg.data_source if data_folder is None else None,
+                                     pool.captions)
+    reader = Vocabulary(vocabulary, encoder) if vocabulary else None
+    unet_cfg = cfg.unet
+    if cfg.concept_vectors:
+        if reader is None:
+            raise ValueError("concept_vectors needs a vocabulary, and this pool's captions "
+                             "have none")
+        unet_cfg = dataclasses.replace(cfg.unet, concepts=sorted(vocabulary))
+        pool.concepts = _caption_concepts(run_dir, pool, reader, unet_cfg, on_progress)
+
     torch.manual_seed(cfg.seed)
-    unet = UNet(cfg.unet)
+    unet = UNet(unet_cfg)
     ema = copy.deepcopy(unet).requires_grad_(False)
     denoiser = [p for name, p in unet.named_parameters() if not name.startswith("tempo.")]
     optimiser = torch.optim.AdamW(denoiser, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -373,9 +394,7 @@ def train(
                        "pool_size": len(pool), "seed": cfg.seed, "vocabulary": vocabulary,
                    }, phrase_vectors=phrase_vectors)
 
-    vocabulary = training_vocabulary(cfg.data_source if data_folder is None else None,
-                                     pool.captions)
-    phrase_vectors = Vocabulary(vocabulary, encoder).stored() if vocabulary else None
+    phrase_vectors = reader.stored() if reader is not None else None
     band_weights = cfg.band_weights()
     chunk_start = time.perf_counter()
     first_step = step
@@ -422,6 +441,30 @@ def train(
     return TrainResult(step, step >= cfg.steps, last_loss, total, run_dir / "model")
 
 
+def _caption_concepts(
+    run_dir: Path, pool: Pool, reader: Vocabulary, unet_cfg: UNetConfig, on_progress
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The concept ids and ranks of every caption of the pool (:func:`concept_ids`), read
+    once (a minute or two) and kept in ``concepts.pt`` for the run's later calls."""
+    path = run_dir / "concepts.pt"
+    key = {"concepts": unet_cfg.concepts, "slots": unet_cfg.concept_slots,
+           "captions": len(pool.captions)}
+    state = load_state(path)
+    if state is not None and state["key"] == key:
+        return state["ids"], state["ranks"]
+    reports = []
+    batch = 2048
+    for start in range(0, len(pool.captions), batch):
+        if on_progress is not None:
+            on_progress("reading captions", start, len(pool.captions))
+        reports += reader.read_many(pool.captions[start:start + batch])
+    if on_progress is not None:
+        on_progress("reading captions", len(pool.captions), len(pool.captions))
+    ids, ranks = concept_ids(reports, unet_cfg.concepts, unet_cfg.concept_slots)
+    save_state(path, {"key": key, "ids": ids, "ranks": ranks})
+    return ids, ranks
+
+
 def training_vocabulary(source: str | None, captions: list[str]) -> dict[str, list[str]]:
     """What a model trained on this data knows, saved with it: the caption vocabulary of the
     synthesiser or the soundfont source by concept, or for a folder of captioned audio each
@@ -445,7 +488,9 @@ def _train_step(
     index = torch.from_numpy(rng.integers(len(pool), size=cfg.batch_size))
     choice = torch.from_numpy(rng.integers(cfg.captions_per_clip, size=cfg.batch_size))
     drop = torch.from_numpy(rng.random(cfg.batch_size) < cfg.uncond_prob)
-    x0, text = pool.batch(index, choice, drop)  # (B, 1, M, F), ...
+    x0, text, ids = pool.batch(index, choice, drop)  # (B, 1, M, F), ..., (B,)
+    if pool.concepts is not None:
+        text = unet.with_concepts(text, pool.concepts[0][ids], pool.concepts[1][ids])
     frame_rate = cfg.codec.sample_rate / cfg.codec.hop_length
     first_beat = pool.first_beat[index]
     if cfg.crop_frames < x0.shape[-1]:  # a window of each clip; its beats move with it

@@ -193,11 +193,24 @@ class Vocabulary:
     @torch.no_grad()
     def read(self, text: str) -> PromptReport:
         """Which phrases of ``text`` the model knows, and the nearest concept of the others."""
-        runs = phrases(text)
-        grams = sorted({" ".join(run[i:i + n]) for run in runs for n in range(1, 4)
-                        for i in range(len(run) - n + 1)})
-        nearest = dict(zip(grams, self._nearest(grams), strict=True)) if grams else {}
+        return self.read_many([text])[0]
 
+    @torch.no_grad()
+    def read_many(self, texts: list[str]) -> list[PromptReport]:
+        """:meth:`read` for many texts, each distinct phrase embedded once (training reads
+        every caption of its pool, and captions share most of their phrases)."""
+        runs_of = [phrases(text) for text in texts]
+        grams = sorted({" ".join(run[i:i + n]) for runs in runs_of for run in runs
+                        for n in range(1, 4) for i in range(len(run) - n + 1)})
+        nearest: dict[str, tuple[int, float]] = {}
+        for i in range(0, len(grams), 4096):
+            nearest.update(zip(grams[i:i + 4096], self._nearest(grams[i:i + 4096]),
+                               strict=True))
+        return [self._report(text, runs, nearest)
+                for text, runs in zip(texts, runs_of, strict=True)]
+
+    def _report(self, text: str, runs: list[list[str]],
+                nearest: dict[str, tuple[int, float]]) -> PromptReport:
         def match(gram: str) -> Match:
             index, similarity = nearest[gram]
             return Match(gram, self.labels[index], self.phrases[index], similarity)
@@ -218,3 +231,26 @@ class Vocabulary:
                     report.unknown.append(match(run[i]))
                     i += 1
         return report
+
+
+def concept_ids(
+    reports: list[PromptReport | None], concepts: list[str], slots: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The known concepts of each report as ids for :meth:`audio_gen.unet.UNet.with_concepts`.
+
+    Returns ``(ids, ranks)``, each (len(reports), slots) long: ``1 +`` the concept's index in
+    ``concepts`` in the order the prompt names them (a concept named twice counts once; one
+    the list lacks is left out; 0 pads), and each one's place among the prompt's concepts of
+    its kind, so that the first instrument named (the lead) is told from the others.
+    """
+    index = {concept: i + 1 for i, concept in enumerate(concepts)}
+    ids = torch.zeros(len(reports), slots, dtype=torch.long)
+    ranks = torch.zeros(len(reports), slots, dtype=torch.long)
+    for row, report in enumerate(reports):
+        seen: list[str] = []
+        for match in [] if report is None else report.known:
+            if match.concept in index and match.concept not in seen and len(seen) < slots:
+                ids[row, len(seen)] = index[match.concept]
+                ranks[row, len(seen)] = sum(c.split(":", 1)[0] == match.kind for c in seen)
+                seen.append(match.concept)
+    return ids, ranks

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from audio_gen.rhythm import BEAT_CHANNELS, TempoHead
+from audio_gen.text_encoder import TextEmbedding
 from foundation.settings import reject_unknown
 
 
@@ -67,6 +68,15 @@ class UNetConfig:
         the noisy image, and carry a :class:`audio_gen.rhythm.TempoHead` that reads the tempo a
         prompt asks for. Without it the network spaced notes at one irregular rate whatever
         the caption said.
+    concepts : list of str, optional
+        The concepts ("kind:value", :mod:`audio_gen.understanding`) the denoiser has a learned
+        vector for. A prompt's known concepts (read by the model's vocabulary) join its token
+        states as tokens of their own (:meth:`UNet.with_concepts`), and their sum joins its
+        pooled vector. The sentence vector of "metal with a violin lead" lies near the other
+        metal captions'; a violin token is the same in every genre, which is what a lead
+        borrowed by a genre needs. Empty: none (the shipped models).
+    concept_slots : int
+        Most concepts a prompt contributes (first named first).
     """
 
     n_mels: int = 128
@@ -81,6 +91,8 @@ class UNetConfig:
     position_embedding: bool = False
     beat_clock: bool = True
     cross_attention: list[bool] = field(default_factory=list)
+    concepts: list[str] = field(default_factory=list)
+    concept_slots: int = 12
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
@@ -93,6 +105,10 @@ class UNetConfig:
                 f"cross_attention has {len(self.cross_attention)} entries but channels has "
                 f"{len(self.channels)}; give one per level, or none"
             )
+        if len(set(self.concepts)) != len(self.concepts):
+            raise ValueError("concepts must not repeat")
+        if self.concept_slots < 1:
+            raise ValueError(f"concept_slots must be >= 1, got {self.concept_slots}")
         if len(self.patch) != 2:
             raise ValueError(f"patch must be [mel bins, frames], got {self.patch}")
         multiple = self.patch[0] * 2 ** (len(self.channels) - 1)
@@ -308,6 +324,18 @@ class UNet(nn.Module):
             nn.Linear(ch[0], cfg.emb_dim), nn.SiLU(), nn.Linear(cfg.emb_dim, cfg.emb_dim)
         )
         self.pooled_proj = nn.Linear(cfg.text_dim, cfg.emb_dim)
+        if cfg.concepts:  # row 0: no concept (a zero vector that never trains)
+            n = len(cfg.concepts) + 1
+            # Scaled like the encoder's outputs: token states have a standard deviation of
+            # about 0.5, pooled vectors unit length.
+            self.concept_tokens = nn.Embedding(n, cfg.text_dim, padding_idx=0)
+            self.concept_pooled = nn.Embedding(n, cfg.text_dim, padding_idx=0)
+            self.concept_rank = nn.Embedding(cfg.concept_slots, cfg.text_dim)
+            for table, std in ((self.concept_tokens, 0.5), (self.concept_pooled, 0.05),
+                               (self.concept_rank, 0.1)):
+                nn.init.normal_(table.weight, std=std)
+                if table.padding_idx is not None:
+                    nn.init.zeros_(table.weight[table.padding_idx])
         in_channels = 1 + (BEAT_CHANNELS if cfg.beat_clock else 0)  # the image (and the clock)
         self.stem = nn.Conv2d(in_channels * cfg.patch_pixels, ch[0], 3, padding=1)
         self.tempo = TempoHead(cfg.text_dim) if cfg.beat_clock else None
@@ -415,6 +443,37 @@ class UNet(nn.Module):
                       self._cell(len(self.up) - 1 - i))
         h = self.out(F.silu(self.out_norm(h)))  # (B, p0*p1, M/p0, T/p1)
         return self._unfold(h)  # (B, 1, M, T)
+
+    def with_concepts(
+        self, text: TextEmbedding, concepts: torch.Tensor, ranks: torch.Tensor
+    ) -> TextEmbedding:
+        """The prompt with its concepts' learned vectors: one token each after its token
+        states, and their sum added to its pooled vector.
+
+        Parameters
+        ----------
+        text : TextEmbedding
+            The encoded prompts (B of them).
+        concepts : Tensor (B, S) long
+            Concept ids: ``1 + `` the index in ``cfg.concepts``, 0 for none.
+        ranks : Tensor (B, S) long
+            Each concept's place among the prompt's concepts of its kind (0 for the first
+            instrument named, the lead; 1 for the next...).
+        """
+        if not self.cfg.concepts:
+            raise ValueError("this denoiser has no concept vectors (cfg.concepts is empty)")
+        present = concepts > 0
+        ranks = ranks.clamp(0, self.cfg.concept_slots - 1)
+        tokens = self.concept_tokens(concepts) + self.concept_rank(ranks) * present[..., None]
+        weight = None
+        if text.weight is not None:
+            weight = torch.cat([text.weight, present.to(text.weight.dtype)], dim=1)
+        return TextEmbedding(
+            tokens=torch.cat([text.tokens, tokens.to(text.tokens.dtype)], dim=1),
+            mask=torch.cat([text.mask, present], dim=1),
+            pooled=text.pooled + self.concept_pooled(concepts).sum(1).to(text.pooled.dtype),
+            weight=weight,
+        )
 
     def beat_features(self, beat: torch.Tensor) -> BeatFeatures:
         """The stem's response to a beat clock (B, 3, T): it depends on neither the noisy

@@ -7,6 +7,7 @@ import json
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -222,3 +223,53 @@ def test_config_checks_and_learning_rate_schedule():
     assert learning_rate(cfg, 55) == pytest.approx(0.55)  # half-way down the cosine
     assert learning_rate(cfg, 100) == pytest.approx(0.1)
     assert cfg.frames == 256  # 4 s at hop 256 = 250 frames, rounded up to a multiple of 16
+
+
+def test_concept_vectors_join_the_text_in_training_and_generation(tmp_path, monkeypatch):
+    from audio_gen.synth import vocabulary
+    from audio_gen.unet import UNet
+
+    seen = []
+    forward = UNet.forward
+
+    def spy(self, x, t, text, pooled, text_mask=None, beat=None):
+        seen.append(text_mask.sum(1))
+        return forward(self, x, t, text, pooled, text_mask, beat)
+
+    monkeypatch.setattr(UNet, "forward", spy)
+    cfg = tiny_config(steps=3, concept_vectors=True)
+    encoder = HashingTextEncoder(TEXT_DIM)
+    result = train(cfg, tmp_path / "run", encoder)
+    assert result.finished and (tmp_path / "run" / "concepts.pt").is_file()
+    pool = torch.load(tmp_path / "run" / "pool.pt", weights_only=False)
+    ids = torch.load(tmp_path / "run" / "concepts.pt", weights_only=False)["ids"]
+    assert ids.shape == (len(pool["captions"]), cfg.unet.concept_slots)
+    assert not ids[0].any() and bool((ids[1:] > 0).any(1).all())  # the empty prompt has none
+    # Training saw each caption's tokens and its concepts: more than the captions' tokens.
+    trained_tokens = torch.cat(seen)
+    assert int(trained_tokens.max()) > int(pool["mask"].sum(1).max())
+    # The model knows its concepts and reads them from a prompt as training read captions.
+    pipe = TextToMusic.from_pretrained(result.model, text_encoder=encoder)
+    assert pipe.unet.cfg.concepts == sorted(vocabulary())
+    embeds = pipe.encode_prompt("a slow piano melody")
+    plain = encoder.encode(["", "a slow piano melody"])
+    assert embeds.mask.sum(1).tolist() == [plain.mask[0].sum(), plain.mask[1].sum() + 3]
+    # A concept's vector steers the clip; one the prompt does not name does not.
+    clip = pipe("a slow piano melody", seconds=0.5, steps=2, normalise_loudness=False)
+    piano = 1 + pipe.unet.cfg.concepts.index("instrument:piano")
+    other = 1 + pipe.unet.cfg.concepts.index("tempo:fast")
+    with torch.no_grad():
+        pipe.unet.concept_tokens.weight[other] += 5.0
+        pipe.unet.concept_pooled.weight[other] += 5.0
+    same = pipe("a slow piano melody", seconds=0.5, steps=2, normalise_loudness=False)
+    assert np.array_equal(clip.audio, same.audio)
+    with torch.no_grad():
+        pipe.unet.concept_tokens.weight[piano] += 5.0
+        pipe.unet.concept_pooled.weight[piano] += 5.0
+    changed = pipe("a slow piano melody", seconds=0.5, steps=2, normalise_loudness=False)
+    assert not np.allclose(clip.audio, changed.audio)
+
+
+def test_concept_vectors_are_filled_from_the_vocabulary_not_given():
+    with pytest.raises(ValueError, match=r"leave unet\.concepts out"):
+        TrainConfig.from_dict({"concept_vectors": True, "unet": {"concepts": ["genre:jazz"]}})

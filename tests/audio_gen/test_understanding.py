@@ -124,3 +124,26 @@ def test_no_generated_clip_clips_and_quiet_stays_quieter_than_loud(tiny_unet):
     middle = (TARGETS["quiet"] + TARGETS["loud"]) / 2
     assert abs(integrated_loudness(mixed.audio, 16_000) - middle) < 2
     assert [m.phrase for m in mixed.prompt.known][:2] == ["quiet", "slow"]
+
+
+def test_reading_many_prompts_reads_each_as_alone():
+    vocabulary = Vocabulary(synth.vocabulary(), HashingTextEncoder(256))
+    texts = ["a slow piano melody with bagpipes", "", "a quiet bass line", "some music"]
+    assert vocabulary.read_many(texts) == [vocabulary.read(text) for text in texts]
+
+
+def test_concept_ids_follow_the_prompt_with_ranks_within_each_kind():
+    from audio_gen.understanding import Match, PromptReport, concept_ids
+
+    def report(*concepts: str) -> PromptReport:
+        return PromptReport("", [Match(c, c, c, 1.0) for c in concepts])
+
+    concepts = ["genre:jazz", "instrument:alto sax", "instrument:piano", "tempo:fast"]
+    ids, ranks = concept_ids(
+        [report("tempo:fast", "instrument:piano", "genre:jazz", "instrument:alto sax",
+                "instrument:piano", "mood:sad"),  # piano twice, a concept the list lacks
+         None, report("instrument:alto sax", "genre:jazz", "instrument:piano")],
+        concepts, slots=3)
+    # 1 + the index in the list, in the prompt's order; each kind counted on its own.
+    assert ids.tolist() == [[4, 3, 1], [0, 0, 0], [2, 1, 3]]
+    assert ranks.tolist() == [[0, 0, 0], [0, 0, 0], [0, 0, 1]]
