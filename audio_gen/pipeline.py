@@ -180,15 +180,19 @@ class TextToMusic:
         asked = report.asks("loudness") if report is not None else None
         return TARGETS.get(asked or "normal", TARGETS["normal"])
 
-    def encode_prompt(self, text: str, negative_text: str | None = None) -> TextEmbedding:
+    def encode_prompt(
+        self, text: str, negative_text: str | None = None,
+        understanding: PromptReport | None = None,
+    ) -> TextEmbedding:
         """Embeddings of [negative (or empty) prompt, prompt], batched for guidance; with the
-        vectors of the concepts each names, for a denoiser that has them."""
+        vectors of the concepts each names, for a denoiser that has them (``understanding``:
+        the prompt's report, when already read)."""
         texts = [negative_text or "", text]
         embeds = self.text_encoder.encode(texts)
         if not self.unet.cfg.concepts:
             return embeds
-        ids, ranks = concept_ids(self.vocabulary.read_many(texts), self.unet.cfg.concepts,
-                                 self.unet.cfg.concept_slots)
+        reports = [self.vocabulary.read(texts[0]), understanding or self.vocabulary.read(text)]
+        ids, ranks = concept_ids(reports, self.unet.cfg.concepts, self.unet.cfg.concept_slots)
         return self.unet.with_concepts(embeds, ids, ranks)
 
     def frames_for(self, samples: int) -> int:
@@ -306,10 +310,10 @@ class TextToMusic:
         frames = self.frames_for(samples)
 
         # 2. encode the prompt
-        embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
-            text, negative_text)
         if prompt_embeds is None:
             understanding = self.understand(text)
+        embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
+            text, negative_text, understanding)
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat)
         encoded = time.perf_counter()
 
@@ -411,10 +415,10 @@ class TextToMusic:
         for text in (text_a, text_b):
             self.check_inputs(text, 1.0, 1, 0.0)
         negative = kwargs.pop("negative_text", None)
-        a = self.encode_prompt(text_a, negative).split()
-        b = self.encode_prompt(text_b, negative).split()
-        embeds = TextEmbedding.cat([a[0], a[1].lerp(b[1], weight)])
         reports = [self.understand(text_a), self.understand(text_b)]
+        a = self.encode_prompt(text_a, negative, reports[0]).split()
+        b = self.encode_prompt(text_b, negative, reports[1]).split()
+        embeds = TextEmbedding.cat([a[0], a[1].lerp(b[1], weight)])
         understanding = None
         if reports[0] is not None and reports[1] is not None:
             understanding = PromptReport(f"{text_a} ~ {text_b}",
