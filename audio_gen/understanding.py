@@ -12,6 +12,10 @@ mistaken for. This is not a word list: "saxophone solo" is known when "sax" was 
 with.
 
 Words that describe no sound ("music", "song", "track", ...) and function words are neither.
+
+The same reading steers a model with concept vectors (:attr:`audio_gen.unet.UNetConfig.concepts`):
+each known concept of the prompt joins its text as a learned token (:func:`concept_ids`), so
+what the report says the model knows is exactly what it is given.
 """
 
 from __future__ import annotations
