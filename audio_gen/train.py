@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
                          "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0,
-                         "crop_seconds": 0.0}
+                         "crop_seconds": 0.0, "concept_vectors": False}
+#: The same for the U-Net's settings (``unet`` in a run's ``config.json``).
+UNET_SETTINGS_BEFORE_ADDED = {"cross_attention": [], "concepts": [], "concept_slots": 12}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -246,6 +248,8 @@ def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
     path = run_dir / "config.json"
     if path.is_file():
         saved = json.loads(path.read_text())
+        if isinstance(saved.get("unet"), dict):
+            saved["unet"] = {**UNET_SETTINGS_BEFORE_ADDED, **saved["unet"]}
         mine = json.loads(json.dumps(cfg.to_dict()))
         # A run folder older than a setting trained as that setting's "before" value says.
         changed = sorted(k for k in mine if saved.get(k, SETTINGS_BEFORE_ADDED.get(k)) != mine[k])

@@ -163,6 +163,19 @@ def test_a_run_older_than_a_setting_resumes_only_as_it_trained(tmp_path):
     assert train(before, tmp_path / "run", encoder).finished
 
 
+def test_a_run_older_than_the_concept_settings_resumes(tmp_path):
+    encoder = HashingTextEncoder(TEXT_DIM)
+    cfg = tiny_config(steps=2)
+    train(cfg, tmp_path / "run", encoder, stop_at=1)
+    path = tmp_path / "run" / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["concept_vectors"], saved["unet"]["concepts"], saved["unet"]["concept_slots"]
+    path.write_text(json.dumps(saved))  # as a run folder started before concept vectors
+    assert train(cfg, tmp_path / "run", encoder).finished
+    with pytest.raises(ValueError, match=r"different settings \(concept_vectors\)"):
+        train(tiny_config(steps=2, concept_vectors=True), tmp_path / "run", encoder)
+
+
 def test_low_band_weight_weighs_the_bands_below_its_frequency():
     cfg = TrainConfig(low_band_weight=3.0, low_band_hz=600.0)
     weights = cfg.band_weights()[:, 0]
