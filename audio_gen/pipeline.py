@@ -21,7 +21,14 @@ import torch.nn.functional as F
 from audio_gen.codec import MelCodec
 from audio_gen.loudness import TARGETS, LoudnessReport, normalise
 from audio_gen.request import BPM_RANGE, MAX_SECONDS, validate_request
-from audio_gen.rhythm import FIRST_BEAT_S, beat_grid, estimate_beat
+from audio_gen.rhythm import (
+    FIRST_BEAT_S,
+    beat_grid,
+    estimate_beat,
+    keep_within,
+    stated_bpm,
+    training_tempo_classes,
+)
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 from audio_gen.understanding import (
@@ -92,6 +99,10 @@ class TextToMusic:
         :mod:`audio_gen.understanding`); without it prompts are not checked.
     phrase_vectors : dict, optional
         The vocabulary's phrases as embedded by this text encoder, saved with the model.
+    tempo_classes : dict, optional
+        The BPM range of each tempo word of the training captions
+        (:func:`audio_gen.rhythm.training_tempo_classes`): a prompt that names one gets a beat
+        clock inside its range (:meth:`beat_clock`).
     """
 
     def __init__(
@@ -99,6 +110,7 @@ class TextToMusic:
         max_seconds: float = MAX_SECONDS, bf16: bool = False,
         vocabulary: dict[str, list[str]] | None = None,
         phrase_vectors: dict | None = None,
+        tempo_classes: dict[str, tuple[float, float]] | None = None,
     ) -> None:
         if text_encoder.dim != unet.cfg.text_dim:
             raise ValueError(
@@ -119,6 +131,7 @@ class TextToMusic:
         self.bf16 = bf16
         self.vocabulary = Vocabulary(vocabulary, text_encoder, stored=phrase_vectors) \
             if vocabulary else None
+        self.tempo_classes = tempo_classes or {}
         if unet.cfg.concepts and self.vocabulary is None:
             raise ValueError("the denoiser has concept vectors but no vocabulary was given to "
                              "read a prompt's concepts with")
@@ -149,7 +162,8 @@ class TextToMusic:
         # The stored phrase vectors are the folder's own encoder's: another encoder embeds anew.
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
                    bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
-                   phrase_vectors=bundle.phrase_vectors if text_encoder is None else None)
+                   phrase_vectors=bundle.phrase_vectors if text_encoder is None else None,
+                   tempo_classes=training_tempo_classes(bundle.meta.get("data")))
 
     @property
     def sample_rate(self) -> int:
@@ -203,12 +217,14 @@ class TextToMusic:
 
     def beat_clock(
         self, embeds: TextEmbedding, frames: int, guidance: float, bpm: float | None = None,
-        first_beat: float = FIRST_BEAT_S,
+        first_beat: float = FIRST_BEAT_S, tempo_word: str | None = None,
     ) -> tuple[BeatFeatures | None, float | None]:
         """The clock to generate on (as the denoiser's stem sees it, computed once for all
         steps) and its BPM, or (None, None) for a model without one. The tempo is ``bpm`` when
-        given, else read from the prompt by the model's tempo head; at guidance 0 the text plays
-        no part, so it is read from the empty prompt.
+        given, else read from the prompt by the model's tempo head and, when the prompt names
+        a tempo word of the training captions (``tempo_word``: "slow", "fast"...), moved
+        inside that word's range (:func:`audio_gen.rhythm.keep_within`); at guidance 0 the
+        text plays no part, so it is read from the empty prompt.
         """
         if not self.unet.cfg.beat_clock:
             return None, None
@@ -219,6 +235,8 @@ class TextToMusic:
             with torch.autocast("cpu", enabled=False):
                 prompt = uncond if guidance == 0 else cond
                 bpm = float(self.unet.tempo.bpm(prompt.tokens, prompt.attention_mask())[0])
+            if guidance > 0 and tempo_word in self.tempo_classes:
+                bpm = keep_within(bpm, self.tempo_classes[tempo_word])
         frame_rate = self.sample_rate / self.codec.cfg.hop_length
         clock = beat_grid(torch.tensor([bpm]), torch.tensor([first_beat]), frames, frame_rate)
         return self.unet.beat_features(clock), bpm
@@ -314,7 +332,11 @@ class TextToMusic:
             understanding = self.understand(text)
         embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
             text, negative_text, understanding)
-        beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat)
+        tempo_word = None
+        if prompt_embeds is None and guidance > 0:  # a prompt's own number, else its tempo word
+            bpm = bpm if bpm is not None else stated_bpm(text)
+            tempo_word = understanding.asks("tempo") if understanding is not None else None
+        beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat, tempo_word)
         encoded = time.perf_counter()
 
         # 3. prepare the starting noise (and the clip to vary)

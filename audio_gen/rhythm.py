@@ -14,6 +14,7 @@ Here the tempo is read from the prompt by a small head on the text encoder's tok
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -141,3 +142,44 @@ class TempoHead(nn.Module):
         target = (torch.log(bpm[known]) - _LOG_BPM_CENTRE) / _LOG_BPM_SCALE
         prediction = self(tokens[known], None if mask is None else mask[known])
         return torch.nn.functional.mse_loss(prediction, target)
+
+
+_STATED_BPM = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*bpm\b", re.IGNORECASE)
+
+
+def stated_bpm(text: str) -> float | None:
+    """The tempo a prompt gives as a number ("... at 140 BPM"), or None."""
+    found = _STATED_BPM.search(text)
+    if found is None:
+        return None
+    bpm = float(found.group(1))
+    return bpm if BPM_RANGE[0] <= bpm <= BPM_RANGE[1] else None
+
+
+def training_tempo_classes(data: str | None) -> dict[str, tuple[float, float]] | None:
+    """The BPM range of each tempo word ("slow", "medium", "fast") in a model's training
+    captions, by its data source (a model folder's ``meta["data"]``); None for a folder of
+    captioned audio, whose words have no ranges."""
+    if data == "soundfont":
+        from audio_gen.styles import TEMPO_CLASSES
+
+        return dict(TEMPO_CLASSES)
+    if data in (None, "synth"):
+        from audio_gen.synth import TEMPI
+
+        return dict(TEMPI)
+    return None
+
+
+def keep_within(bpm: float, bounds: tuple[float, float], margin: float = 0.25) -> float:
+    """``bpm`` moved into the middle of ``bounds`` (``margin`` of the range's width in log-BPM
+    off each end), or kept when it lies there already.
+
+    Why: the tempo head regresses towards the tempo a genre usually has, so for a pairing
+    training never drew ("a fast string quartet") it reads a tempo near the class boundary, or
+    on the wrong side of it (bench/README.md, "A clock inside the named tempo"). A clock well
+    inside the class the prompt names is what the prompt asks for.
+    """
+    low, high = (math.log(b) for b in bounds)
+    inset = margin * (high - low)
+    return float(math.exp(min(max(math.log(bpm), low + inset), high - inset)))

@@ -263,3 +263,28 @@ def test_a_model_saved_before_the_beat_clock_loads_without_one(tiny_model_dir):
     old = load_model(tiny_model_dir).unet
     assert not old.cfg.beat_clock and old.tempo is None
     assert old.stem.in_channels == old.cfg.patch_pixels  # the noisy image alone
+
+
+def test_a_prompt_that_names_a_tempo_gets_a_clock_inside_it(tiny_unet):
+    from audio_gen import captions
+    from audio_gen.codec import MelCodec
+    from audio_gen.pipeline import TextToMusic
+    from audio_gen.schedulers import DDIMScheduler
+    from audio_gen.styles import TEMPO_CLASSES
+
+    from .conftest import TEXT_DIM, tiny_codec_config
+
+    def pipeline(**extra) -> TextToMusic:
+        return TextToMusic(tiny_unet, DDIMScheduler(), MelCodec(tiny_codec_config()),
+                           HashingTextEncoder(TEXT_DIM), vocabulary=captions.vocabulary(),
+                           **extra)
+
+    pipe, unclamped = pipeline(tempo_classes=TEMPO_CLASSES), pipeline()
+    kw = {"seconds": 0.5, "steps": 1, "seed": 1}
+    for word, (low, high) in TEMPO_CLASSES.items():
+        clip = pipe(f"a {captions.WORDS[f'tempo:{word}'][0]} piano ballad", **kw)
+        assert clip.prompt.asks("tempo") == word
+        assert low * (high / low) ** 0.25 - 1e-6 <= clip.bpm <= high * (low / high) ** 0.25 + 1e-6
+    assert pipe("a fast piano ballad at 100 BPM", **kw).bpm == 100.0  # the number wins
+    assert pipe("a fast piano ballad", bpm=90.0, **kw).bpm == 90.0  # and the given tempo
+    assert pipe("a piano ballad", **kw).bpm == unclamped("a piano ballad", **kw).bpm

@@ -75,3 +75,33 @@ def test_the_tempo_head_learns_the_tempo_a_prompt_asks_for():
     torch.testing.assert_close(head.bpm(*captions(which)), bpm[which], rtol=0.04, atol=0.0)
     unknown = head.loss(*captions(which), torch.full((30,), math.nan))
     assert float(unknown) == 0.0  # clips without a beat teach it nothing
+
+
+def test_a_prompt_can_state_its_tempo_as_a_number():
+    from audio_gen.rhythm import stated_bpm
+
+    assert stated_bpm("upbeat jazz at 140 BPM with a sax") == 140.0
+    assert stated_bpm("techno, 128bpm") == 128.0
+    assert stated_bpm("a ballad at 72.5 bpm") == 72.5
+    assert stated_bpm("fast jazz") is None and stated_bpm("999 bpm") is None
+
+
+def test_keep_within_moves_a_tempo_into_the_middle_of_its_class():
+    from audio_gen.rhythm import keep_within
+
+    fast = (128.0, 180.0)
+    assert keep_within(150.0, fast) == pytest.approx(150.0)  # inside the middle: kept
+    low, high = keep_within(100.0, fast), keep_within(250.0, fast)
+    # A quarter of the class's log-width in from each end.
+    assert low == pytest.approx(128.0 * (180 / 128) ** 0.25)
+    assert high == pytest.approx(180.0 * (128 / 180) ** 0.25)
+    assert 135 < low < 140 < 160 < high < 170
+
+
+def test_tempo_words_have_the_ranges_of_the_training_captions():
+    from audio_gen import styles, synth
+    from audio_gen.rhythm import training_tempo_classes
+
+    assert training_tempo_classes("soundfont") == styles.TEMPO_CLASSES
+    assert training_tempo_classes("synth") == training_tempo_classes(None) == synth.TEMPI
+    assert training_tempo_classes("/data/my_audio") is None  # a folder's words have no ranges
