@@ -177,7 +177,7 @@ def keep_within(bpm: float, bounds: tuple[float, float], margin: float = 0.25) -
 
     Why: the tempo head regresses towards the tempo a genre usually has, so for a pairing
     training never drew ("a fast string quartet") it reads a tempo near the class boundary, or
-    on the wrong side of it (bench/README.md, "A clock inside the named tempo"). A clock well
+    on the wrong side of it (bench/README.md, "Issue 17, fifth part"). A clock well
     inside the class the prompt names is what the prompt asks for.
     """
     low, high = (math.log(b) for b in bounds)
