@@ -31,6 +31,7 @@ from audio_gen.rhythm import (
 )
 from audio_gen.schedulers import NoiseSchedule
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
+from audio_gen.tonality import MOOD_MODES, KeyGrid, key_name, stated_key
 from audio_gen.understanding import (
     PromptReport,
     Vocabulary,
@@ -61,6 +62,9 @@ class TextToMusicOutput:
         without a vocabulary).
     loudness : LoudnessReport or None
         The loudness normalisation applied (None when turned off).
+    key : str or None
+        The key of the key grid ("D minor"); None for a model without one, or when the prompt
+        asked for no key or mode (the model's own choice).
     """
 
     audio: np.ndarray
@@ -70,6 +74,7 @@ class TextToMusicOutput:
     bpm: float | None = None
     prompt: PromptReport | None = None
     loudness: LoudnessReport | None = None
+    key: str | None = None
 
     @property
     def seconds(self) -> float:
@@ -241,6 +246,23 @@ class TextToMusic:
         clock = beat_grid(torch.tensor([bpm]), torch.tensor([first_beat]), frames, frame_rate)
         return self.unet.beat_features(clock), bpm
 
+    def key_for(self, text: str, understanding: PromptReport | None,
+                seed: int) -> tuple[int, str] | None:
+        """The key to generate in, for a denoiser with a key grid: the one the prompt names
+        ("in D minor"), else a tonic drawn from ``seed`` in the mode the prompt's mode or mood
+        words ask for ("minor", "sad"); None (the model's choice) when it asks for neither."""
+        if not self.unet.cfg.key_grid:
+            return None
+        stated = stated_key(text)
+        if stated is not None:
+            return stated
+        if understanding is None:
+            return None
+        mode = understanding.asks("mode") or MOOD_MODES.get(understanding.asks("mood") or "")
+        if mode is None:
+            return None
+        return int(np.random.default_rng(seed).integers(12)), mode
+
     def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
                  beat: BeatFeatures | None = None):
         """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``.
@@ -337,6 +359,13 @@ class TextToMusic:
             bpm = bpm if bpm is not None else stated_bpm(text)
             tempo_word = understanding.asks("tempo") if understanding is not None else None
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat, tempo_word)
+        key = (self.key_for(text, understanding, seed)
+               if prompt_embeds is None and guidance > 0 else None)
+        if key is not None:
+            grid = KeyGrid.of(self.codec.cfg)(torch.tensor([key[0]]),
+                                              torch.tensor([float(key[1] == "minor")]))
+            features = self.unet.key_features(grid, frames)
+            beat = features if beat is None else beat + features
         encoded = time.perf_counter()
 
         # 3. prepare the starting noise (and the clip to vary)
@@ -375,7 +404,8 @@ class TextToMusic:
                    "decode": done - denoised, "total": done - started}
         logger.info("generated %.1fs of audio in %.2fs (%s)", seconds, timings["total"], timings)
         return TextToMusicOutput(audio.astype(np.float32), image.clone(), self.sample_rate,
-                                 timings, bpm, understanding, loudness)
+                                 timings, bpm, understanding, loudness,
+                                 None if key is None else key_name(*key))
 
     # ------------------------------------------------------------------ variants
 

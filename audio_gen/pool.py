@@ -12,6 +12,7 @@ state back as ``resume`` carries on to exactly the pool an uninterrupted build m
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -46,7 +47,9 @@ def _check(deadline: float | None, state: Callable[[], dict], stage: str, done: 
 @dataclass
 class Pool:
     """Images (N, 1, M, F) float16, caption ids (N, C) into the caption table of K entries,
-    and each clip's beat: BPM and first beat in seconds (N,), NaN where unknown."""
+    each clip's beat: BPM and first beat in seconds (N,), NaN where unknown, and its key:
+    tonic pitch class and 1 for minor, 0 for major (N,), NaN where unknown (None: a pool
+    built before keys were kept)."""
 
     images: torch.Tensor
     caption_ids: torch.Tensor
@@ -59,6 +62,8 @@ class Pool:
     #: Each caption's concept ids and ranks, (K, S) each, when the denoiser has concept
     #: vectors (set by training; not saved with the pool).
     concepts: tuple[torch.Tensor, torch.Tensor] | None = None
+    tonic: torch.Tensor | None = None  # (N,) float32
+    minor: torch.Tensor | None = None  # (N,) float32
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -76,7 +81,8 @@ class Pool:
     def state(self) -> dict:
         return {"images": self.images, "caption_ids": self.caption_ids, "tokens": self.tokens,
                 "mask": self.mask, "pooled": self.pooled, "captions": self.captions,
-                "bpm": self.bpm, "first_beat": self.first_beat}
+                "bpm": self.bpm, "first_beat": self.first_beat,
+                **({} if self.tonic is None else {"tonic": self.tonic, "minor": self.minor})}
 
     @classmethod
     def from_state(cls, state: dict) -> Pool:
@@ -108,7 +114,7 @@ def encode_captions(
 
 
 def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
-              beats: list[tuple[float, float]], encoder: TextEncoder,
+              beats: list[tuple[float, ...]], encoder: TextEncoder,
               on_progress: Progress | None, deadline: float | None = None,
               parts: list[dict] | None = None, state: Callable[[], dict] | None = None) -> Pool:
     table = list(dict.fromkeys(c for cs in captions_per_clip for c in cs))
@@ -122,9 +128,25 @@ def _assemble(images: list[torch.Tensor], captions_per_clip: list[list[str]],
     return Pool(
         images=torch.stack(images).half(), caption_ids=ids, tokens=embeds.tokens.half(),
         mask=embeds.mask, pooled=embeds.pooled.half(), captions=["", *table],
-        bpm=torch.tensor([b for b, _ in beats], dtype=torch.float32),
-        first_beat=torch.tensor([f for _, f in beats], dtype=torch.float32),
+        bpm=torch.tensor([b[0] for b in beats], dtype=torch.float32),
+        first_beat=torch.tensor([b[1] for b in beats], dtype=torch.float32),
+        tonic=torch.tensor([_key_of(b)[0] for b in beats], dtype=torch.float32),
+        minor=torch.tensor([_key_of(b)[1] for b in beats], dtype=torch.float32),
     )
+
+
+def _key_of(beat: tuple[float, ...]) -> tuple[float, float]:
+    """(tonic, minor) of a clip's entry (bpm, first beat[, tonic, minor]); NaN when unknown."""
+    return (beat[2], beat[3]) if len(beat) == 4 else (math.nan, math.nan)
+
+
+def _clip_entry(spec) -> tuple[float, float, float, float]:
+    """A clip's (bpm, first beat, tonic, minor) from its attributes; NaN where unknown."""
+    key = getattr(spec, "key", None)
+    mode = getattr(spec, "mode", None)
+    known = key is not None and mode in ("major", "minor")
+    return (spec.bpm, spec.first_beat, float(key) if known else math.nan,
+            float(mode == "minor") if known else math.nan)
 
 
 def _partial(kind: str, images: list, captions: list, beats: list, parts: list,
@@ -230,7 +252,7 @@ def _generated_pool(
         with torch.no_grad():
             images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames].half())
         captions.append(texts)
-        beats.append((clip.spec.bpm, clip.spec.first_beat))
+        beats.append(_clip_entry(clip.spec))
         if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
             on_progress(stage, i + 1, size)
     return _assemble(images, captions, beats, encoder, on_progress, deadline, parts, state)

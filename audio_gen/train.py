@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio_gen.checkpoint import load_state, save_model, save_state
+from audio_gen.checkpoint import load_model, load_state, save_model, save_state
 from audio_gen.codec import CodecConfig, MelCodec
 from audio_gen.pool import Pool, PoolPaused, folder_pool, soundfont_pool, synth_pool
 from audio_gen.rhythm import beat_grid
 from audio_gen.schedulers import DDPMScheduler
 from audio_gen.text_encoder import TextEncoder
+from audio_gen.tonality import KeyGrid
 from audio_gen.understanding import Vocabulary, concept_ids
 from audio_gen.unet import UNet, UNetConfig
 from foundation.settings import reject_unknown
@@ -43,9 +44,11 @@ logger = logging.getLogger(__name__)
 # Settings added after run folders existed, with the value that reproduces how such a run trained.
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
                          "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0,
-                         "crop_seconds": 0.0, "concept_vectors": False}
+                         "crop_seconds": 0.0, "concept_vectors": False, "key_drop": 0.2,
+                         "init_from": ""}
 #: The same for the U-Net's settings (``unet`` in a run's ``config.json``).
-UNET_SETTINGS_BEFORE_ADDED = {"cross_attention": [], "concepts": [], "concept_slots": 12}
+UNET_SETTINGS_BEFORE_ADDED = {"cross_attention": [], "concepts": [], "concept_slots": 12,
+                              "key_grid": False}
 DATA_SOURCES = ("synth", "soundfont")
 
 
@@ -106,6 +109,13 @@ class TrainConfig:
         (``unet.concepts``, filled from the vocabulary; see :class:`UNetConfig`): each
         caption's concepts, read as a prompt is read at generation, join its text. The
         captions are read once and kept in the run folder (``concepts.pt``).
+    key_drop : float
+        With ``unet.key_grid``: share of clips trained without their key (an all-zero grid),
+        so that a prompt that names no key or mode leaves the choice to the model.
+    init_from : str
+        A published model folder to start from instead of random weights (fine-tuning): its
+        weights are loaded where the names and shapes agree, and what it lacks (a key stem)
+        starts as new. Its codec and text encoder must be this recipe's.
     seed : int
         Seeds the pool, the initial weights and every random draw of training.
     bf16 : bool
@@ -142,6 +152,8 @@ class TrainConfig:
     seconds: float = 4.0
     crop_seconds: float = 0.0
     concept_vectors: bool = False
+    key_drop: float = 0.2
+    init_from: str = ""
     seed: int = 0
     bf16: bool = True
     checkpoint_every: int = 200
@@ -169,7 +181,7 @@ class TrainConfig:
             raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
-        for name in ("lead_swap", "lead_only_captions"):
+        for name in ("lead_swap", "lead_only_captions", "key_drop"):
             if not 0 <= getattr(cfg, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
         if cfg.crop_seconds < 0 or cfg.crop_seconds > cfg.seconds:
@@ -360,8 +372,14 @@ def train(
         unet_cfg = dataclasses.replace(cfg.unet, concepts=sorted(vocabulary))
         pool.concepts = _caption_concepts(run_dir, pool, reader, unet_cfg, on_progress)
 
+    if unet_cfg.key_grid and pool.tonic is None:
+        raise ValueError(f"{run_dir / 'pool.pt'} keeps no keys (built by an older version) and "
+                         "unet.key_grid needs them: use a new --run folder")
+
     torch.manual_seed(cfg.seed)
     unet = UNet(unet_cfg)
+    if cfg.init_from:
+        _start_from(unet, cfg)
     ema = copy.deepcopy(unet).requires_grad_(False)
     denoiser = [p for name, p in unet.named_parameters() if not name.startswith("tempo.")]
     optimiser = torch.optim.AdamW(denoiser, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -445,6 +463,19 @@ def train(
     return TrainResult(step, step >= cfg.steps, last_loss, total, run_dir / "model")
 
 
+def _start_from(unet: UNet, cfg: TrainConfig) -> None:
+    """Load ``cfg.init_from``'s weights into ``unet`` where they fit (see ``init_from``)."""
+    bundle = load_model(cfg.init_from)
+    if bundle.codec != cfg.codec or bundle.text_encoder != cfg.text_encoder:
+        raise ValueError(f"{cfg.init_from} has another codec or text encoder than this recipe")
+    mine = unet.state_dict()
+    theirs = {k: v for k, v in bundle.unet.state_dict().items()
+              if k in mine and mine[k].shape == v.shape}
+    unet.load_state_dict(theirs, strict=False)
+    logger.info("started from %s (%d of %d tensors; new: %s)", cfg.init_from, len(theirs),
+                len(mine), ", ".join(sorted(set(mine) - set(theirs))) or "none")
+
+
 def _caption_concepts(
     run_dir: Path, pool: Pool, reader: Vocabulary, unet_cfg: UNetConfig, on_progress
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -509,10 +540,16 @@ def _train_step(
     beat = None
     if cfg.unet.beat_clock:
         beat = beat_grid(pool.bpm[index], first_beat, x0.shape[-1], frame_rate)  # (B, 3, F)
+    key = None
+    if cfg.unet.key_grid:
+        # rng.random() only with a key grid, so that models without one draw as they did.
+        known = torch.from_numpy(rng.random(cfg.batch_size) >= cfg.key_drop)
+        tonic = torch.where(known, pool.tonic[index], math.nan)
+        key = KeyGrid.of(cfg.codec)(tonic, pool.minor[index])  # (B, 3, M)
     for group in optimiser.param_groups:
         group["lr"] = learning_rate(cfg, step)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-        prediction = unet(noisy, t, text.tokens, text.pooled, text.mask, beat)
+        prediction = unet(noisy, t, text.tokens, text.pooled, text.mask, beat, key)
     loss = ((prediction.float() - target).square() * band_weights).mean()
     tempo_loss = None
     if tempo_optimiser is not None:  # its own parameters: the sum trains each on its own loss

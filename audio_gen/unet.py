@@ -22,6 +22,7 @@ from torch import nn
 
 from audio_gen.rhythm import BEAT_CHANNELS, TempoHead
 from audio_gen.text_encoder import TextEmbedding
+from audio_gen.tonality import KEY_CHANNELS
 from foundation.settings import reject_unknown
 
 
@@ -77,6 +78,11 @@ class UNetConfig:
         borrowed by a genre needs. Empty: none (the shipped models).
     concept_slots : int
         Most concepts a prompt contributes (first named first).
+    key_grid : bool
+        Take a key grid (:class:`audio_gen.tonality.KeyGrid`: which mel rows hold the key's
+        scale, tonic triad and tonic) through a stem of its own, added to the image's as the
+        beat clock is. Its stem starts at zero, so a model without one can be fine-tuned with
+        one and starts out unchanged. False: none (the shipped models).
     """
 
     n_mels: int = 128
@@ -93,6 +99,7 @@ class UNetConfig:
     cross_attention: list[bool] = field(default_factory=list)
     concepts: list[str] = field(default_factory=list)
     concept_slots: int = 12
+    key_grid: bool = False
 
     def __post_init__(self) -> None:
         if len(self.attention) != len(self.channels):
@@ -302,9 +309,13 @@ class Level(nn.Module):
 
 @dataclass
 class BeatFeatures:
-    """A beat clock passed through the stem (see :meth:`UNet.beat_features`)."""
+    """A beat clock (and a key grid) passed through the stem (see :meth:`UNet.beat_features`
+    and :meth:`UNet.key_features`); features of both add."""
 
     features: torch.Tensor  # (B or 1, C0, M/p0, T/p1)
+
+    def __add__(self, other: BeatFeatures) -> BeatFeatures:
+        return BeatFeatures(self.features + other.features)
 
 
 class UNet(nn.Module):
@@ -339,6 +350,11 @@ class UNet(nn.Module):
         in_channels = 1 + (BEAT_CHANNELS if cfg.beat_clock else 0)  # the image (and the clock)
         self.stem = nn.Conv2d(in_channels * cfg.patch_pixels, ch[0], 3, padding=1)
         self.tempo = TempoHead(cfg.text_dim) if cfg.beat_clock else None
+        self.key_stem = None
+        if cfg.key_grid:  # no bias: no key adds exactly zero
+            self.key_stem = nn.Conv2d(KEY_CHANNELS * cfg.patch_pixels, ch[0], 3, padding=1,
+                                      bias=False)
+            nn.init.zeros_(self.key_stem.weight)
         self.stem_position = nn.Linear(ch[0], ch[0]) if cfg.position_embedding else None
         if self.stem_position is not None:  # starts as no change; learns what position adds
             nn.init.zeros_(self.stem_position.weight)
@@ -382,6 +398,7 @@ class UNet(nn.Module):
         pooled: torch.Tensor,
         text_mask: torch.Tensor | None = None,
         beat: torch.Tensor | None = None,
+        key: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Run the denoiser.
 
@@ -400,7 +417,10 @@ class UNet(nn.Module):
             attention bias (``-inf`` on padding), as :meth:`TextEmbedding.attention_mask` gives.
         beat : Tensor (B or 1, 3, T) or BeatFeatures, optional
             The beat clock, with ``cfg.beat_clock`` (zeros, i.e. no beat, when not given), or
-            what :meth:`beat_features` made of it.
+            what :meth:`beat_features` made of it (which may hold the key grid's features
+            too).
+        key : Tensor (B or 1, 3, M), optional
+            The key grid, with ``cfg.key_grid`` (zeros, i.e. no key, when not given).
 
         Returns
         -------
@@ -421,10 +441,12 @@ class UNet(nn.Module):
         # clock half is a separate sum, so a sampler can compute it once per clip.
         image_weight = self.stem.weight[:, : self.cfg.patch_pixels]
         h = F.conv2d(self._fold(x), image_weight, self.stem.bias, padding=1)
-        if self.cfg.beat_clock and beat is not None:  # no clock: its half adds exactly zero
-            if not isinstance(beat, BeatFeatures):
-                beat = self.beat_features(beat)
+        if isinstance(beat, BeatFeatures):  # a clock's (and a key's) features, made once
             h = h + beat.features.to(h.dtype)  # (B, C0, M/p0, T/p1)
+        elif self.cfg.beat_clock and beat is not None:  # no clock adds exactly zero
+            h = h + self.beat_features(beat).features.to(h.dtype)
+        if self.key_stem is not None and key is not None:
+            h = h + self.key_features(key, frames).features.to(h.dtype)
         if self.stem_position is not None:
             height, width = h.shape[-2:]
             code = grid_position_embedding(height, width, h.shape[1], self._cell(0))
@@ -483,6 +505,15 @@ class UNet(nn.Module):
         grid = beat.float()[:, :, None, :].expand(-1, -1, m, -1)  # (B, 3, M, T)
         clock_weight = self.stem.weight[:, self.cfg.patch_pixels:]
         return BeatFeatures(F.conv2d(self._fold(grid), clock_weight, padding=1))
+
+    def key_features(self, key: torch.Tensor, frames: int) -> BeatFeatures:
+        """The key stem's response to a key grid (B, 3, M) over ``frames`` frames: like the
+        clock's, computed once per clip by a sampler."""
+        if self.key_stem is None:
+            raise ValueError("this denoiser has no key grid (cfg.key_grid is false)")
+        # The key is the same in every frame: each patch sees its mel rows' key profile.
+        grid = key.float()[:, :, :, None].expand(-1, -1, -1, frames)  # (B, 3, M, T)
+        return BeatFeatures(self.key_stem(self._fold(grid)))
 
     def _cross(self, level: int) -> bool:
         return bool(self.cfg.cross_attention) and self.cfg.cross_attention[level]

@@ -141,6 +141,7 @@ def generate(
         console.print(f"[yellow]warning:[/] {note}", highlight=False)
     took = result.timings["total"]
     tempo = "" if result.bpm is None else f" at {result.bpm:.0f} BPM"
+    tempo += "" if result.key is None else f" in {result.key}"
     console.print(
         f"generated {result.seconds:.2f}s of audio in {took:.2f}s{tempo} "
         f"(real-time factor {result.seconds / took:.2f}; model load "
@@ -149,7 +150,7 @@ def generate(
     if json_output:
         print(json.dumps({"out": str(out), "seconds": result.seconds,
                           "sample_rate": result.sample_rate, "timings": result.timings,
-                          "bpm": result.bpm, "load_seconds": loaded - started,
+                          "bpm": result.bpm, "key": result.key, "load_seconds": loaded - started,
                           "prompt": result.prompt.as_dict() if result.prompt else None,
                           "loudness": result.loudness.as_dict() if result.loudness else None}))
 

@@ -105,7 +105,7 @@ def test_crops_train_on_windows_whose_beat_clock_moves_with_them(tmp_path, monke
     seen = []
     forward = UNet.forward
 
-    def spy(self, x, t, text, pooled, text_mask=None, beat=None):
+    def spy(self, x, t, text, pooled, text_mask=None, beat=None, key=None):
         if self.training:  # the training steps, not the sampling below
             seen.append((x.shape, beat.clone()))
         return forward(self, x, t, text, pooled, text_mask, beat)
@@ -245,7 +245,7 @@ def test_concept_vectors_join_the_text_in_training_and_generation(tmp_path, monk
     seen = []
     forward = UNet.forward
 
-    def spy(self, x, t, text, pooled, text_mask=None, beat=None):
+    def spy(self, x, t, text, pooled, text_mask=None, beat=None, key=None):
         seen.append(text_mask.sum(1))
         return forward(self, x, t, text, pooled, text_mask, beat)
 
