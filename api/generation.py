@@ -48,6 +48,7 @@ class Clip:
     took: float  # seconds spent generating
     bpm: float | None = None  # tempo of the beat clock (None for a model without one)
     prompt: dict | None = None  # what the model knows of the prompt (PromptReport.as_dict)
+    key: str | None = None  # the key grid's key ("D minor"); None: the model's own choice
 
 
 class Generator:
@@ -171,7 +172,7 @@ class Generator:
         with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
             wav = write_wav(Path(scratch) / "clip.wav", out.audio, out.sample_rate).read_bytes()
         return Clip(wav, out.seconds, took, out.bpm,
-                    out.prompt.as_dict() if out.prompt is not None else None)
+                    out.prompt.as_dict() if out.prompt is not None else None, out.key)
 
 
 def load_generator(folder: Path | None, slots: int, *, queue: int = 8, wait: float = 30.0,

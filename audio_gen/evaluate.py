@@ -185,6 +185,7 @@ def evaluate(
             real_time.append(cfg.seconds / out.timings["total"])
             labels, values = _measured(out.audio, sr, spec)
             values["clock_bpm"] = out.bpm
+            values["key"] = out.key
             items.append(EvalItem(text, spec, "generated", cfg.seed + s, labels, values,
                                   out.spectrogram))
             generated.append(out.spectrogram)

@@ -249,8 +249,9 @@ class TextToMusic:
     def key_for(self, text: str, understanding: PromptReport | None,
                 seed: int) -> tuple[int, str] | None:
         """The key to generate in, for a denoiser with a key grid: the one the prompt names
-        ("in D minor"), else a tonic drawn from ``seed`` in the mode the prompt's mode or mood
-        words ask for ("minor", "sad"); None (the model's choice) when it asks for neither."""
+        ("in D minor"), else a tonic drawn from ``seed`` in the mode the prompt's mode, mood or
+        purpose words ask for ("minor", "sad", "for a rainy day"); None (the model's choice)
+        when it asks for none of them."""
         if not self.unet.cfg.key_grid:
             return None
         stated = stated_key(text)
@@ -258,7 +259,9 @@ class TextToMusic:
             return stated
         if understanding is None:
             return None
-        mode = understanding.asks("mode") or MOOD_MODES.get(understanding.asks("mood") or "")
+        mode = understanding.asks("mode")
+        for kind in ("mood", "purpose"):  # the captions' purpose words follow their mood
+            mode = mode or MOOD_MODES.get(understanding.asks(kind) or "")
         if mode is None:
             return None
         return int(np.random.default_rng(seed).integers(12)), mode

@@ -116,6 +116,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
     headers = {"X-Clip-Seconds": f"{clip.seconds:.3f}", "X-Generation-Seconds": f"{clip.took:.3f}"}
     if clip.bpm is not None:
         headers["X-Clip-BPM"] = f"{clip.bpm:.1f}"
+    if clip.key is not None:
+        headers["X-Clip-Key"] = clip.key
     if clip.prompt is not None:
         headers["X-Prompt-Understanding"] = json.dumps(clip.prompt)  # ASCII: JSON escapes
         if clip.prompt["message"]:

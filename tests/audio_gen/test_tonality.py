@@ -11,6 +11,7 @@ from audio_gen.pipeline import TextToMusic
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.tonality import KeyGrid, stated_key
 from audio_gen.train import TrainConfig, _start_from, train
+from audio_gen.understanding import Match, PromptReport
 from audio_gen.unet import UNet
 
 from .conftest import TEXT_DIM, tiny_unet_config
@@ -81,6 +82,9 @@ def test_training_learns_keys_and_prompts_ask_for_them(tmp_path, monkeypatch):
     assert sad.key is not None and sad.key.endswith(" minor")
     assert pipe("a sad piano melody", seed=3, **kw).key == sad.key  # the seed draws the tonic
     assert pipe("a happy piano melody", **kw).key.endswith(" major")
+    rainy = PromptReport("piano for a rainy day", [Match("rainy", "purpose:sad",
+                                                         "for a rainy day", 0.72)])
+    assert pipe.key_for(rainy.text, rainy, seed=0)[1] == "minor"  # as the real encoder reads it
     plain = pipe("a piano melody", **kw)
     assert plain.key is None  # no mode asked for: the model's own choice
     # The key steers the clip; a prompt that asks for none is untouched by the key stem.
