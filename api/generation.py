@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from fastapi.concurrency import run_in_threadpool
@@ -49,6 +49,7 @@ class Clip:
     bpm: float | None = None  # tempo of the beat clock (None for a model without one)
     prompt: dict | None = None  # what the model knows of the prompt (PromptReport.as_dict)
     key: str | None = None  # the key grid's key ("D minor"); None: the model's own choice
+    stems: dict | None = None  # {"lead", "backing"}: the prompts of a clip made as two parts
 
 
 class Generator:
@@ -172,7 +173,8 @@ class Generator:
         with tempfile.TemporaryDirectory(prefix="songspace-") as scratch:
             wav = write_wav(Path(scratch) / "clip.wav", out.audio, out.sample_rate).read_bytes()
         return Clip(wav, out.seconds, took, out.bpm,
-                    out.prompt.as_dict() if out.prompt is not None else None, out.key)
+                    out.prompt.as_dict() if out.prompt is not None else None, out.key,
+                    None if out.stems is None else asdict(out.stems))
 
 
 def load_generator(folder: Path | None, slots: int, *, queue: int = 8, wait: float = 30.0,

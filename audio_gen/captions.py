@@ -134,6 +134,7 @@ WORDS = {
     "form:piece": ("piece", "track", "tune", "song", "instrumental", "music", "beat", "groove",
                    "loop", "jam"),
     "form:lead": ("solo", "melody", "lead", "line", "riff"),
+    "form:backing": ("backing track", "accompaniment", "backing", "rhythm section"),
 }
 KEYS = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 TEMPLATES = (
@@ -161,12 +162,23 @@ LEAD_TEMPLATES = (
     "{loud}{tempo}{lead} {piece}{bpm}",
 )
 
+#: Captions of a backing stem, every part but the lead (``part="backing"``): the genre and
+#: the band, no lead.
+BACKING_TEMPLATES = (
+    "{mood}{genre} {backing}{bpm}",
+    "{tempo}{genre} {backing} with {others}",
+    "{genre} {backing}: {others}, {tempo_word}, {mode}",
+    "a {loud}{genre} {backing} without a lead{extras}",
+    "{others}: {mood}{genre} {backing}{bpm}",
+    "{loud}{tempo}{genre} {backing}{extras}",
+)
+
 
 def _pick(rng: np.random.Generator, options) -> str:
     return options[rng.integers(len(options))]
 
 
-def _listing(words: list[str]) -> str:
+def listing(words: list[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
@@ -184,13 +196,13 @@ class Caption(NamedTuple):
 
 
 def caption(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
-            name_genre: bool = True) -> str:
+            name_genre: bool = True, part: str = "mix") -> str:
     """Describe a rendered clip in words (:func:`describe`'s text)."""
-    return describe(spec, rng, drop=drop, name_genre=name_genre).text
+    return describe(spec, rng, drop=drop, name_genre=name_genre, part=part).text
 
 
 def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
-             name_genre: bool = True) -> Caption:
+             name_genre: bool = True, part: str = "mix") -> Caption:
     """Describe a rendered clip in words, with varied wording and sentence form.
 
     Parameters
@@ -205,6 +217,10 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
     name_genre : bool
         Name the genre (always, then) and often the other instruments; if False, the sentence
         names the lead alone (:data:`LEAD_TEMPLATES`).
+    part : {"mix", "lead", "backing"}
+        What of the arrangement the clip plays (:data:`audio_gen.render.PARTS`): a lead alone
+        is worded as ``name_genre=False``; a backing names the genre and the band, never the
+        lead (:data:`BACKING_TEMPLATES`), and states no instrument.
 
     Returns
     -------
@@ -237,7 +253,10 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
     if mode and rng.random() < 0.3:
         mode = f"in {KEYS[spec.key]} {spec.mode}"
     loud = word(f"loudness:{spec.loudness}", 1.0) if spec.loudness != "normal" else ""
-    template = _pick(rng, TEMPLATES if name_genre else LEAD_TEMPLATES)
+    name_genre = name_genre and part != "lead"
+    templates = (BACKING_TEMPLATES if part == "backing"
+                 else TEMPLATES if name_genre else LEAD_TEMPLATES)
+    template = _pick(rng, templates)
 
     def has(*slots: str) -> bool:
         return any("{" + slot + "}" in template for slot in slots)
@@ -254,7 +273,8 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
     mode_said = bool(mode) and has("mode", "extras")
     if not (mood_said or mode_said) and (mood_word or mode):
         missing.append(mood_word or mode)
-    stated = {"genre", "instrument"} if name_genre else {"instrument"}
+    stated = ({"genre"} if part == "backing"
+              else {"genre", "instrument"} if name_genre else {"instrument"})
     if tempo_word or bpm:
         stated.add("tempo")
     if mood_word or mode:
@@ -267,8 +287,9 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
     slots = {
         "genre": _pick(rng, GENRES[spec.style]), "lead": lead,
         "leadform": _pick(rng, WORDS["form:lead"]), "piece": _pick(rng, WORDS["form:piece"]),
-        "instruments": _listing([lead, *others]),
-        "others": _listing(others) or "a simple accompaniment",
+        "instruments": listing([lead, *others]),
+        "others": listing(others) or "a simple accompaniment",
+        "backing": _pick(rng, WORDS["form:backing"]),
         "tempo_word": tempo_word, "tempo": f"{tempo_word} " if tempo_word else "",
         "mood_word": mood_word, "mood": f"{mood_word} " if mood_word else "",
         "mode": mode, "bpm": bpm, "loud": f"{loud} " if loud else "",
@@ -278,7 +299,7 @@ def describe(spec: Arrangement, rng: np.random.Generator, *, drop: float = 0.15,
     }
     text = template.format(**slots)
     if missing:
-        said = _listing([missing[i] for i in rng.permutation(len(missing))])
+        said = listing([missing[i] for i in rng.permutation(len(missing))])
         text = f"{said} {text}" if rng.random() < 0.5 else f"{text}, {said}"
     return Caption(_tidy(text), frozenset(stated))
 

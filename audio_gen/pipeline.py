@@ -30,6 +30,7 @@ from audio_gen.rhythm import (
     training_tempo_classes,
 )
 from audio_gen.schedulers import NoiseSchedule
+from audio_gen.stems import StemPrompts, mix_images, split_prompt
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 from audio_gen.tonality import MOOD_MODES, KeyGrid, key_name, stated_key
 from audio_gen.understanding import (
@@ -65,6 +66,8 @@ class TextToMusicOutput:
     key : str or None
         The key of the key grid ("D minor"); None for a model without one, or when the prompt
         asked for no key or mode (the model's own choice).
+    stems : StemPrompts or None
+        The lead's and the band's prompts when the clip was made as two parts, mixed.
     """
 
     audio: np.ndarray
@@ -75,6 +78,7 @@ class TextToMusicOutput:
     prompt: PromptReport | None = None
     loudness: LoudnessReport | None = None
     key: str | None = None
+    stems: StemPrompts | None = None
 
     @property
     def seconds(self) -> float:
@@ -108,6 +112,9 @@ class TextToMusic:
         The BPM range of each tempo word of the training captions
         (:func:`audio_gen.rhythm.training_tempo_classes`): a prompt that names one gets a beat
         clock inside its range (:meth:`beat_clock`).
+    stems : bool
+        The model was trained with stems (``TrainConfig.stems``): a prompt that names a genre
+        and a lead is made as the lead alone and the band alone, mixed (:mod:`audio_gen.stems`).
     """
 
     def __init__(
@@ -116,6 +123,7 @@ class TextToMusic:
         vocabulary: dict[str, list[str]] | None = None,
         phrase_vectors: dict | None = None,
         tempo_classes: dict[str, tuple[float, float]] | None = None,
+        stems: bool = False,
     ) -> None:
         if text_encoder.dim != unet.cfg.text_dim:
             raise ValueError(
@@ -137,6 +145,10 @@ class TextToMusic:
         self.vocabulary = Vocabulary(vocabulary, text_encoder, stored=phrase_vectors) \
             if vocabulary else None
         self.tempo_classes = tempo_classes or {}
+        self.stems = stems
+        if stems and (self.vocabulary is None or not unet.cfg.key_grid):
+            raise ValueError("stems need a vocabulary (to read a prompt's lead and genre) and a "
+                             "denoiser with a key grid (to play both parts in one key)")
         if unet.cfg.concepts and self.vocabulary is None:
             raise ValueError("the denoiser has concept vectors but no vocabulary was given to "
                              "read a prompt's concepts with")
@@ -168,7 +180,8 @@ class TextToMusic:
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
                    bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
                    phrase_vectors=bundle.phrase_vectors if text_encoder is None else None,
-                   tempo_classes=training_tempo_classes(bundle.meta.get("data")))
+                   tempo_classes=training_tempo_classes(bundle.meta.get("data")),
+                   stems=bool(bundle.meta.get("stems")))
 
     @property
     def sample_rate(self) -> int:
@@ -247,40 +260,51 @@ class TextToMusic:
         return self.unet.beat_features(clock), bpm
 
     def key_for(self, text: str, understanding: PromptReport | None,
-                seed: int) -> tuple[int, str] | None:
+                seed: int, always: bool = False) -> tuple[int, str] | None:
         """The key to generate in, for a denoiser with a key grid: the one the prompt names
         ("in D minor"), else a tonic drawn from ``seed`` in the mode the prompt's mode, mood or
         purpose words ask for ("minor", "sad", "for a rainy day"); None (the model's choice)
-        when it asks for none of them."""
+        when it asks for none of them, unless ``always`` (then the mode is drawn too)."""
         if not self.unet.cfg.key_grid:
             return None
         stated = stated_key(text)
         if stated is not None:
             return stated
-        if understanding is None:
+        mode = None
+        if understanding is not None:
+            mode = understanding.asks("mode")
+            for kind in ("mood", "purpose"):  # the captions' purpose words follow their mood
+                mode = mode or MOOD_MODES.get(understanding.asks(kind) or "")
+        if mode is None and not always:
             return None
-        mode = understanding.asks("mode")
-        for kind in ("mood", "purpose"):  # the captions' purpose words follow their mood
-            mode = mode or MOOD_MODES.get(understanding.asks(kind) or "")
-        if mode is None:
-            return None
-        return int(np.random.default_rng(seed).integers(12)), mode
+        rng = np.random.default_rng(seed)
+        tonic = int(rng.integers(12))
+        return tonic, mode or ("minor" if rng.random() < 0.5 else "major")
+
+    def encode_stems(self, parts: StemPrompts, negative_text: str | None = None
+                     ) -> TextEmbedding:
+        """Embeddings of [negative, negative, lead, backing]: two clips, guided."""
+        lead, backing = (self.encode_prompt(text, negative_text)
+                         for text in (parts.lead, parts.backing))
+        return TextEmbedding.cat([lead.rows(0, 1), backing.rows(0, 1), lead.rows(1, 2),
+                                  backing.rows(1, 2)])
 
     def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
                  beat: BeatFeatures | None = None):
-        """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``.
+        """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``, for a batch of
+        B clips (``x``) whose ``embeds`` are B unconditional then B conditional prompts.
 
         Guidance 0 is the unconditional model alone and guidance 1 the conditional alone; both
         skip the other half of the batch. Both halves follow the same beat clock.
         """
-        uncond, cond = embeds.split()
+        n = x.shape[0]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             if guidance == 0 or guidance == 1:
-                e = uncond if guidance == 0 else cond
-                out = self.unet(x, torch.tensor([t]), e.tokens, e.pooled, e.attention_mask(),
-                                beat)
+                e = embeds.rows(0, n) if guidance == 0 else embeds.rows(n, 2 * n)
+                out = self.unet(x, torch.tensor([t] * n), e.tokens, e.pooled,
+                                e.attention_mask(), beat)
                 return out.float()
-            out = self.unet(x.expand(2, -1, -1, -1), torch.tensor([t, t]), embeds.tokens,
+            out = self.unet(torch.cat([x, x]), torch.tensor([t] * 2 * n), embeds.tokens,
                             embeds.pooled, embeds.attention_mask(), beat)
         out_uncond, out_cond = out.float().chunk(2)
         return out_uncond + guidance * (out_cond - out_uncond)
@@ -304,6 +328,7 @@ class TextToMusic:
         normalise_loudness: bool = True,
         understanding: PromptReport | None = None,
         target_lufs: float | None = None,
+        stems: bool | None = None,
     ) -> TextToMusicOutput:
         """Generate a clip.
 
@@ -341,6 +366,10 @@ class TextToMusic:
             What is known of the prompt, when ``prompt_embeds`` replace the text.
         target_lufs : float, optional
             Loudness to normalise to instead of the prompt's.
+        stems : bool, optional
+            With a model trained with stems, make a prompt that names a genre and a lead as
+            the two parts, mixed (:mod:`audio_gen.stems`); default: whenever the model can.
+            False makes it whole. Variations and mixed prompts are made whole.
 
         Returns
         -------
@@ -362,7 +391,13 @@ class TextToMusic:
             bpm = bpm if bpm is not None else stated_bpm(text)
             tempo_word = understanding.asks("tempo") if understanding is not None else None
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat, tempo_word)
-        key = (self.key_for(text, understanding, seed)
+        parts = None
+        if (self.stems and stems is not False and prompt_embeds is None and guidance > 0
+                and init_audio is None and understanding is not None):
+            parts = split_prompt(understanding)
+        if parts is not None:  # the band and the lead, each guided by its own prompt
+            embeds = self.encode_stems(parts, negative_text)
+        key = (self.key_for(text, understanding, seed, always=parts is not None)
                if prompt_embeds is None and guidance > 0 else None)
         if key is not None:
             grid = KeyGrid.of(self.codec.cfg)(torch.tensor([key[0]]),
@@ -373,7 +408,7 @@ class TextToMusic:
 
         # 3. prepare the starting noise (and the clip to vary)
         generator = torch.Generator().manual_seed(int(seed))
-        shape = (1, 1, self.unet.cfg.n_mels, frames)
+        shape = (1 if parts is None else 2, 1, self.unet.cfg.n_mels, frames)
         noise = torch.randn(shape, generator=generator)
         self.scheduler.set_timesteps(steps)
         timesteps = self.scheduler.timesteps
@@ -394,7 +429,8 @@ class TextToMusic:
         denoised = time.perf_counter()
 
         # 5. decode to audio
-        image = x[0, 0, :, : math.ceil(samples / self.codec.cfg.hop_length)]
+        image = x[0, 0] if parts is None else mix_images(x[0, 0], x[1, 0], self.codec)
+        image = image[:, : math.ceil(samples / self.codec.cfg.hop_length)]
         audio = self.codec.decode(image, samples=samples).numpy()
         loudness = None
         if normalise_loudness:  # the prompt's loudness, no sample near full scale
@@ -408,7 +444,7 @@ class TextToMusic:
         logger.info("generated %.1fs of audio in %.2fs (%s)", seconds, timings["total"], timings)
         return TextToMusicOutput(audio.astype(np.float32), image.clone(), self.sample_rate,
                                  timings, bpm, understanding, loudness,
-                                 None if key is None else key_name(*key))
+                                 None if key is None else key_name(*key), parts)
 
     # ------------------------------------------------------------------ variants
 

@@ -195,8 +195,9 @@ def synth_pool(
     def make(rng: np.random.Generator, seconds: float):
         return make_clip(rng, seconds, codec.cfg.sample_rate, held_out="exclude")
 
-    return _generated_pool("synth", make, caption, size, frames, codec, encoder, seed,
-                           captions_per_clip, on_progress, deadline, resume)
+    return _generated_pool("synth", make, lambda clip, rng: caption(clip.spec, rng), size,
+                           frames, codec, encoder, seed, captions_per_clip, on_progress,
+                           deadline, resume)
 
 
 def soundfont_pool(
@@ -204,6 +205,7 @@ def soundfont_pool(
     captions_per_clip: int = 2, on_progress: Progress | None = None, *,
     deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
     lead_swap: float = 0.0, accompaniment_db: float = 0.0, lead_only_captions: float = 0.0,
+    stems: float = 0.0,
 ) -> Pool:
     """A pool of arrangements rendered through the General MIDI soundfont
     (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
@@ -211,20 +213,27 @@ def soundfont_pool(
     General MIDI one); ``lead_swap`` as for :func:`audio_gen.arrange.sample_arrangement`;
     ``accompaniment_db`` as for :class:`audio_gen.render.Renderer`; ``lead_only_captions``:
     share of each clip's further wordings (after its first) that name the lead alone, no genre
-    (:func:`audio_gen.captions.describe` with ``name_genre=False``)."""
+    (:func:`audio_gen.captions.describe` with ``name_genre=False``); ``stems``: share of clips
+    that play one part of their arrangement, half the lead alone and half all but the lead
+    (:data:`audio_gen.render.PARTS`), each captioned as that part."""
     from audio_gen import captions, render
 
     renderer = render.Renderer(codec.cfg.sample_rate, soundfont,
                                accompaniment_db=accompaniment_db)
 
     def make(rng: np.random.Generator, seconds: float):
-        return render.make_clip(rng, renderer, seconds, held_out="exclude",
-                                lead_swap=lead_swap)
-
-    def recaption(spec, rng: np.random.Generator) -> str:
+        part = "mix"
         # rng.random() only when the share is set, so that 0 draws the same pool as ever.
+        if stems and rng.random() < stems:
+            part = "lead" if rng.random() < 0.5 else "backing"
+        return render.make_clip(rng, renderer, seconds, held_out="exclude",
+                                lead_swap=lead_swap, part=part)
+
+    def recaption(clip, rng: np.random.Generator) -> str:
+        if clip.part != "mix":
+            return captions.caption(clip.spec, rng, part=clip.part)
         lead_only = bool(lead_only_captions) and rng.random() < lead_only_captions
-        return captions.caption(spec, rng, name_genre=not lead_only)
+        return captions.caption(clip.spec, rng, name_genre=not lead_only)
 
     return _generated_pool("soundfont", make, recaption, size, frames, codec, encoder,
                            seed, captions_per_clip, on_progress, deadline, resume)
@@ -237,7 +246,7 @@ def _generated_pool(
 ) -> Pool:
     """A pool of ``size`` clips from ``make(rng, seconds)`` (with ``.audio``, ``.caption`` and
     ``.spec`` holding ``bpm`` and ``first_beat``), each with ``captions_per_clip`` wordings
-    (``recaption(spec, rng)`` writes the others)."""
+    (``recaption(clip, rng)`` writes the others)."""
     rng = np.random.default_rng(seed)
     seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
     images, captions, beats, parts = _resumed(resume, kind)
@@ -248,7 +257,7 @@ def _generated_pool(
     for i in range(len(images), size):
         _check(deadline, state, stage, i, size)
         clip = make(rng, seconds)
-        texts = [clip.caption] + [recaption(clip.spec, rng) for _ in range(captions_per_clip - 1)]
+        texts = [clip.caption] + [recaption(clip, rng) for _ in range(captions_per_clip - 1)]
         with torch.no_grad():
             images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames].half())
         captions.append(texts)

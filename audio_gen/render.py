@@ -25,6 +25,9 @@ from audio_gen.soundfont import DRUM_CHANNEL, Event, SoundfontSynth
 from audio_gen.styles import STYLES
 
 DEFAULT_VOLUME = 100  # a General MIDI channel's volume (CC 7) until it is set
+#: What of an arrangement a clip plays: all of it, the lead alone, or all but the lead (the
+#: stems that let a lead be made apart from its genre's band, :mod:`audio_gen.stems`).
+PARTS = ("mix", "lead", "backing")
 
 
 @dataclass
@@ -35,6 +38,7 @@ class RenderedClip:
     caption: str
     spec: Arrangement
     stated: frozenset[str] = frozenset()  # the judged attributes the caption states
+    part: str = "mix"  # what of the arrangement plays (see PARTS)
 
 
 def add_room(audio: np.ndarray, sample_rate: int, seconds: float,
@@ -88,6 +92,19 @@ def remix(events: list[Event], accompaniment_db: float) -> list[Event]:
     return out
 
 
+def only(events: list[Event], part: str) -> list[Event]:
+    """The events of one part of an arrangement (:data:`PARTS`): the lead's channel alone, or
+    every note but the lead's."""
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+    melody = CHANNELS["melody"]
+    if part == "lead":
+        return [e for e in events if e.channel == melody]
+    if part == "backing":
+        return [e for e in events if e.channel != melody or e.kind not in ("on", "off")]
+    return events
+
+
 class Renderer:
     """Renders arrangements at one sample rate with one soundfont.
 
@@ -114,10 +131,11 @@ class Renderer:
         return self.synth.path
 
     def render(self, arrangement: Arrangement, seconds: float,
-               rng: np.random.Generator) -> np.ndarray:
+               rng: np.random.Generator, part: str = "mix") -> np.ndarray:
         """The clip's audio (S,) float32 at the loudness of ``arrangement.loudness`` (about
-        -30, -21 or -14 LUFS, drawn within 1.5 LU), true peak under -1 dBTP."""
-        events = arrange(arrangement, seconds, rng)
+        -30, -21 or -14 LUFS, drawn within 1.5 LU), true peak under -1 dBTP; ``part``: what of
+        the arrangement plays (:data:`PARTS`), each part brought to that loudness alone."""
+        events = only(arrange(arrangement, seconds, rng), part)
         if self.accompaniment_db:
             events = remix(events, self.accompaniment_db)
         audio = self.synth.render(events, seconds).astype(np.float64)
@@ -132,6 +150,7 @@ class Renderer:
 def make_clip(
     rng: np.random.Generator, renderer: Renderer, seconds: float = 4.0, *,
     held_out: str = "exclude", fixed: dict | None = None, lead_swap: float = 0.0,
+    part: str = "mix",
 ) -> RenderedClip:
     """Draw an arrangement, render it and write its caption.
 
@@ -145,8 +164,10 @@ def make_clip(
         Clip length.
     held_out, fixed, lead_swap
         As for :func:`audio_gen.arrange.sample_arrangement`.
+    part : str
+        What of the arrangement plays (:data:`PARTS`); the caption describes that part.
     """
     spec = sample_arrangement(rng, held_out=held_out, fixed=fixed, lead_swap=lead_swap)
-    audio = renderer.render(spec, seconds, rng)
-    text, stated = describe(spec, rng)
-    return RenderedClip(audio=audio, caption=text, spec=spec, stated=stated)
+    audio = renderer.render(spec, seconds, rng, part)
+    text, stated = describe(spec, rng, part=part)
+    return RenderedClip(audio=audio, caption=text, spec=spec, stated=stated, part=part)

@@ -98,6 +98,12 @@ class TextEmbedding:
             weight=torch.cat([own * (1 - weight), theirs * weight], dim=1),
         )
 
+    def rows(self, start: int, stop: int) -> TextEmbedding:
+        """Prompts ``start`` to ``stop - 1`` of the batch."""
+        return TextEmbedding(self.tokens[start:stop], self.mask[start:stop],
+                             self.pooled[start:stop],
+                             None if self.weight is None else self.weight[start:stop])
+
     def split(self) -> list[TextEmbedding]:
         return [
             TextEmbedding(self.tokens[i:i + 1], self.mask[i:i + 1], self.pooled[i:i + 1],

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 SETTINGS_BEFORE_ADDED = {"low_band_weight": 1.0, "low_band_hz": 600.0, "data_source": "synth",
                          "lead_swap": 0.0, "accompaniment_db": 0.0, "lead_only_captions": 0.0,
                          "crop_seconds": 0.0, "concept_vectors": False, "key_drop": 0.2,
-                         "init_from": ""}
+                         "init_from": "", "stems": 0.0}
 #: The same for the U-Net's settings (``unet`` in a run's ``config.json``).
 UNET_SETTINGS_BEFORE_ADDED = {"cross_attention": [], "concepts": [], "concept_slots": 12,
                               "key_grid": False}
@@ -95,6 +95,12 @@ class TrainConfig:
         Soundfont pool: share of each clip's wordings after the first that name the lead alone,
         without the genre or the other instruments, so that the lead's words must carry its
         sound (:func:`audio_gen.captions.describe`).
+    stems : float
+        Soundfont pool: share of clips that play one part of their arrangement, half the
+        lead alone and half all but the lead, captioned as such (:func:`soundfont_pool`), so
+        that a model can make a lead apart from its genre's band and the pipeline can put the
+        two together (:mod:`audio_gen.stems`). Needs ``unet.key_grid``: the two parts are
+        made in one key.
     seconds : float
         Clip length (rounded up to whole U-Net frames).
     crop_seconds : float
@@ -149,6 +155,7 @@ class TrainConfig:
     lead_swap: float = 0.0
     accompaniment_db: float = 0.0
     lead_only_captions: float = 0.0
+    stems: float = 0.0
     seconds: float = 4.0
     crop_seconds: float = 0.0
     concept_vectors: bool = False
@@ -181,7 +188,7 @@ class TrainConfig:
             raise ValueError(f"low_band_weight must be > 0, got {cfg.low_band_weight}")
         if not 0 <= cfg.uncond_prob < 1:
             raise ValueError(f"uncond_prob must be in [0, 1), got {cfg.uncond_prob}")
-        for name in ("lead_swap", "lead_only_captions", "key_drop"):
+        for name in ("lead_swap", "lead_only_captions", "key_drop", "stems"):
             if not 0 <= getattr(cfg, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(cfg, name)}")
         if cfg.crop_seconds < 0 or cfg.crop_seconds > cfg.seconds:
@@ -196,7 +203,10 @@ class TrainConfig:
         if cfg.data_source not in DATA_SOURCES:
             raise ValueError(f"data_source must be one of {', '.join(DATA_SOURCES)}, got "
                              f"{cfg.data_source!r}")
-        for name in ("lead_swap", "accompaniment_db", "lead_only_captions"):
+        if cfg.stems and not cfg.unet.key_grid:
+            raise ValueError("stems needs unet.key_grid = true: a lead and a backing made "
+                             "apart must share a key")
+        for name in ("lead_swap", "accompaniment_db", "lead_only_captions", "stems"):
             if getattr(cfg, name) and cfg.data_source != "soundfont":
                 raise ValueError(f"{name} applies to the soundfont's arrangements: set "
                                  f"data_source = \"soundfont\" (it is {cfg.data_source!r})")
@@ -296,7 +306,8 @@ def _load_pool(
         else:
             make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
                                       accompaniment_db=cfg.accompaniment_db,
-                                      lead_only_captions=cfg.lead_only_captions)
+                                      lead_only_captions=cfg.lead_only_captions,
+                                      stems=cfg.stems)
                     if cfg.data_source == "soundfont" else synth_pool)
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
                         cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)
@@ -414,6 +425,7 @@ def train(
                        "train_seconds": round(elapsed + time.perf_counter() - chunk_start, 1),
                        "data": str(data_folder) if data_folder else cfg.data_source,
                        "pool_size": len(pool), "seed": cfg.seed, "vocabulary": vocabulary,
+                       "stems": cfg.stems,
                    }, phrase_vectors=phrase_vectors)
 
     phrase_vectors = reader.stored() if reader is not None else None

@@ -12,6 +12,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -139,6 +140,9 @@ def generate(
     note = result.prompt.message() if result.prompt is not None else None
     if note:
         console.print(f"[yellow]warning:[/] {note}", highlight=False)
+    if result.stems is not None:
+        console.print(f"made as two parts: \"{result.stems.lead}\" over "
+                      f"\"{result.stems.backing}\"", highlight=False)
     took = result.timings["total"]
     tempo = "" if result.bpm is None else f" at {result.bpm:.0f} BPM"
     tempo += "" if result.key is None else f" in {result.key}"
@@ -150,7 +154,9 @@ def generate(
     if json_output:
         print(json.dumps({"out": str(out), "seconds": result.seconds,
                           "sample_rate": result.sample_rate, "timings": result.timings,
-                          "bpm": result.bpm, "key": result.key, "load_seconds": loaded - started,
+                          "bpm": result.bpm, "key": result.key,
+                          "stems": asdict(result.stems) if result.stems else None,
+                          "load_seconds": loaded - started,
                           "prompt": result.prompt.as_dict() if result.prompt else None,
                           "loudness": result.loudness.as_dict() if result.loudness else None}))
 

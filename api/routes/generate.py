@@ -118,6 +118,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         headers["X-Clip-BPM"] = f"{clip.bpm:.1f}"
     if clip.key is not None:
         headers["X-Clip-Key"] = clip.key
+    if clip.stems is not None:
+        headers["X-Clip-Stems"] = json.dumps(clip.stems)  # ASCII: JSON escapes
     if clip.prompt is not None:
         headers["X-Prompt-Understanding"] = json.dumps(clip.prompt)  # ASCII: JSON escapes
         if clip.prompt["message"]:

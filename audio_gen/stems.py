@@ -1,0 +1,68 @@
+"""Stems: a prompt's lead and its genre's band made apart, then mixed.
+
+Why it exists: asked for a lead its genre never had in training ("metal with a violin lead"),
+every model so far painted the genre's own band and lead, whatever the captions, the share
+of borrowed leads, the lead's level or the conditioning (bench/README.md, issue 17, items 6-11):
+the denoiser learns each genre's sound whole. A model trained with stems (``TrainConfig.stems``:
+clips of the lead alone, captioned without a genre, and of the band alone, captioned without
+a lead) can be asked for each part by itself, and then the genre cannot pull the lead: the
+lead's prompt names no genre. The two parts share the beat clock and the key grid, so they
+play in one tempo and one key; their mel powers add (:func:`mix_images`).
+
+:func:`split_prompt` writes the two prompts from what the model's vocabulary reads in the
+user's prompt (:mod:`audio_gen.understanding`), in the user's own words: the first lead
+instrument named and its register for the lead, the genre and any other instruments for the
+band, and the tempo, mood, mode and loudness words for both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from audio_gen.captions import listing
+from audio_gen.styles import SWAP_LEADS
+from audio_gen.understanding import PromptReport
+
+#: Kinds of words both parts follow.
+SHARED = ("tempo", "mood", "mode", "loudness", "purpose", "room")
+#: Instruments that lead in training (any genre's melody instruments, and the borrowed ones).
+LEADS = frozenset(SWAP_LEADS)
+
+
+@dataclass(frozen=True)
+class StemPrompts:
+    """The two prompts a prompt is made as: its lead alone, and its band without the lead."""
+
+    lead: str
+    backing: str
+
+
+def split_prompt(report: PromptReport) -> StemPrompts | None:
+    """The lead's and the band's prompts, or None when the prompt does not name both a genre
+    and a lead instrument (then it is made whole)."""
+    known = report.known
+    genres = [m for m in known if m.kind == "genre"]
+    leads = [m for m in known if m.kind == "instrument" and m.value in LEADS]
+    if not genres or not leads:
+        return None
+    lead = leads[0]
+    band = [m.phrase for m in known if m.kind == "instrument" and m is not lead
+            and m.phrase != lead.phrase]
+    shared = list(dict.fromkeys(m.phrase for m in known if m.kind in SHARED))
+    register = next((f"{m.phrase} " for m in known if m.kind == "register"), "")
+    lead_text = ", ".join([f"{register}{lead.phrase} solo", *shared])
+    backing = f"{genres[0].phrase} backing track"
+    if band:
+        backing += " with " + listing(list(dict.fromkeys(band)))
+    return StemPrompts(lead_text, ", ".join([backing, *shared]))
+
+
+def mix_images(lead: torch.Tensor, backing: torch.Tensor, codec, lead_db: float = 0.0
+               ) -> torch.Tensor:
+    """The normalised log-mel image of two parts played together: their mel powers add, the
+    lead's ``lead_db`` louder (each part was trained at its clip's loudness)."""
+    gain = 10.0 ** (lead_db / 10.0)
+    power = codec.denormalise(lead) * gain + codec.denormalise(backing)
+    return codec.normalise(power)

@@ -1,0 +1,131 @@
+"""Stems: training clips of a lead alone and of a band alone, and prompts made as the two."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from audio_gen.arrange import CHANNELS, sample_arrangement
+from audio_gen.captions import (
+    BASS_LINE_WORDS,
+    DRUM_WORDS,
+    GENRES,
+    INSTRUMENT_WORDS,
+    WORDS,
+    describe,
+)
+from audio_gen.pipeline import TextToMusic
+from audio_gen.render import only
+from audio_gen.stems import split_prompt
+from audio_gen.text_encoder import HashingTextEncoder
+from audio_gen.train import TrainConfig, train
+from audio_gen.understanding import Match, PromptReport
+from audio_gen.unet import UNet
+
+from .conftest import TEXT_DIM, tiny_unet_config
+from .test_render import needs_soundfont
+from .test_train import tiny_config
+
+
+def test_a_part_keeps_its_own_notes():
+    from audio_gen.arrange import arrange
+
+    rng = np.random.default_rng(0)
+    events = arrange(sample_arrangement(rng, fixed={"style": "jazz"}), 4.0, rng)
+    melody = CHANNELS["melody"]
+    lead, backing = only(events, "lead"), only(events, "backing")
+    assert lead and all(e.channel == melody for e in lead)
+    assert not [e for e in backing if e.channel == melody and e.kind in ("on", "off")]
+    notes = [e for e in events if e.kind in ("on", "off")]
+    assert len([e for e in lead + backing if e.kind in ("on", "off")]) == len(notes)
+    with pytest.raises(ValueError, match="part must be one of"):
+        only(events, "drums")
+
+
+def test_a_backing_is_captioned_with_its_genre_and_band_never_its_lead():
+    rng = np.random.default_rng(1)
+    backing_words = WORDS["form:backing"]
+    for _ in range(200):
+        spec = sample_arrangement(rng)
+        text, stated = describe(spec, rng, part="backing")
+        assert any(w in text for w in backing_words), text
+        assert any(g in text for g in GENRES[spec.style]), text
+        assert "instrument" not in stated and "genre" in stated
+        if spec.lead not in spec.instruments[1:]:  # a lead that also plays in the band
+            lead_words = set(INSTRUMENT_WORDS[spec.lead]) - {
+                w for i in spec.instruments[1:] for w in INSTRUMENT_WORDS[i]}
+            # What the caption may say: the genre ("piano ballad") and the band ("synth pad").
+            allowed = [*GENRES[spec.style], *DRUM_WORDS.get(spec.style, ()),
+                       *(w for words in BASS_LINE_WORDS.values() for w in words),
+                       *(w for i in spec.instruments[1:] for w in INSTRUMENT_WORDS[i])]
+            words = f" {text} "
+            for phrase in sorted(allowed, key=len, reverse=True):
+                words = words.replace(phrase, " ")
+            assert not [w for w in lead_words if f" {w} " in words], text
+        text, stated = describe(spec, rng, part="lead")
+        for phrase in sorted(INSTRUMENT_WORDS[spec.lead], key=len, reverse=True):
+            text = text.replace(phrase, " ")  # "rock organ" names no genre
+        assert not [g for g in GENRES[spec.style] if g in text], text
+        assert "genre" not in stated and "instrument" in stated
+
+
+def report(text: str, *matches: tuple[str, str]) -> PromptReport:
+    return PromptReport(text, [Match(phrase, concept, phrase, 1.0) for phrase, concept in matches])
+
+
+def test_a_prompt_splits_into_its_lead_and_its_band():
+    parts = split_prompt(report("fast metal with a violin lead and heavy guitar",
+                                ("fast", "tempo:fast"), ("metal", "genre:metal"),
+                                ("violin", "instrument:violin"), ("lead", "form:lead"),
+                                ("heavy guitar", "instrument:distorted guitar")))
+    assert parts.lead == "violin solo, fast"
+    assert parts.backing == "metal backing track with heavy guitar, fast"
+    # Drums are no lead; the register goes with the lead; mood words go with both.
+    parts = split_prompt(report("sad deep cello and drums, lo-fi", ("sad", "mood:sad"),
+                                ("deep", "register:low"), ("drums", "instrument:drums"),
+                                ("cello", "instrument:cello"), ("lo-fi", "genre:lo-fi hip hop")))
+    assert parts.lead == "deep cello solo, sad"
+    assert parts.backing == "lo-fi backing track with drums, sad"
+    # Without a genre, or without a lead, a prompt is made whole.
+    assert split_prompt(report("a violin solo", ("violin", "instrument:violin"))) is None
+    assert split_prompt(report("jazz with drums", ("jazz", "genre:jazz"),
+                               ("drums", "instrument:drums"))) is None
+
+
+def test_stems_need_the_key_grid_and_the_soundfont():
+    with pytest.raises(ValueError, match="key_grid"):
+        TrainConfig.from_dict({"data_source": "soundfont", "stems": 0.5})
+    with pytest.raises(ValueError, match="soundfont"):
+        TrainConfig.from_dict({"stems": 0.5, "unet": {"key_grid": True}})
+
+
+@needs_soundfont
+def test_a_model_trained_with_stems_makes_a_lead_and_a_band_in_one_key(tmp_path, monkeypatch):
+    unet = tiny_unet_config()
+    unet.key_grid = True
+    cfg = tiny_config(steps=2, data_source="soundfont", unet=unet, stems=0.5, pool_size=16)
+    result = train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM))
+    pool = torch.load(tmp_path / "run" / "pool.pt", weights_only=False)
+    backing = [c for c in pool["captions"] if any(w in c for w in WORDS["form:backing"])]
+    assert 0 < len(backing) < len(pool["captions"]) - 1
+
+    seen = []
+    forward = UNet.forward
+
+    def spy(self, x, t, text, pooled, text_mask=None, beat=None, key=None):
+        seen.append(x.shape[0])
+        return forward(self, x, t, text, pooled, text_mask, beat, key)
+
+    monkeypatch.setattr(UNet, "forward", spy)
+    pipe = TextToMusic.from_pretrained(result.model)
+    assert pipe.stems
+    kw = {"seconds": 0.5, "steps": 2, "normalise_loudness": False, "bpm": 100.0}
+    out = pipe("folk with a violin solo", **kw)
+    assert out.stems.lead == "violin solo" and out.stems.backing == "folk backing track"
+    assert out.key is not None  # both parts in one key, drawn when the prompt names none
+    assert seen == [4, 4]  # two clips, each guided, in one batch
+    assert np.isfinite(out.audio).all() and len(out.audio) == round(0.5 * pipe.sample_rate)
+    whole = pipe("folk with a violin solo", stems=False, **kw)
+    assert whole.stems is None and seen[-1] == 2
+    assert pipe("a violin solo", **kw).stems is None  # no genre: made whole
