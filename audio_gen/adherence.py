@@ -67,6 +67,9 @@ class AdherenceConfig:
         band stays its own); without it such a model is refused.
     typed_prompts : bool
         Also judge the clips of the typed prompts (:data:`TYPED_PROMPTS`).
+    stems : bool
+        Let a model trained with stems make a prompt that names a genre and a lead as the two
+        parts (the pipeline's default); False makes every clip whole.
     """
 
     count: int = 120
@@ -76,6 +79,7 @@ class AdherenceConfig:
     seed: int = 0
     resample: bool = False
     typed_prompts: bool = True
+    stems: bool = True
 
     def __post_init__(self) -> None:
         if self.split not in SPLITS:
@@ -126,7 +130,8 @@ def judge_adherence(
     generated, delivered = [], []
     for i, caption in enumerate(captions):
         clip = pipe(caption, seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
-                    seed=cfg.seed + i, normalise_loudness=False)
+                    seed=cfg.seed + i, normalise_loudness=False,
+                    stems=None if cfg.stems else False)
         generated.append(hear_at(clip.audio, clip.sample_rate, judges))
         target = pipe.loudness_target(clip.prompt)  # what the pipeline read of the caption
         delivered.append(hear_at(normalise(clip.audio, clip.sample_rate, target)[0],
@@ -145,6 +150,7 @@ def judge_adherence(
     report = {
         "captions": cfg.count,
         "split": cfg.split,
+        "stems": cfg.stems and getattr(pipe, "stems", False),
         "stated": {a: sum(a in s for s in stated) for a in ATTRIBUTES},
         "accuracy": {kind: table[kind] for kind in KINDS},
         "generated / ceiling": {a: round(table["generated"][a] / table["ceiling"][a], 3)
@@ -177,7 +183,7 @@ def judge_typed_prompts(
     clips = []
     for i, row in enumerate(prompts):
         clip = pipe(row["prompt"], seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
-                    seed=cfg.seed + i)
+                    seed=cfg.seed + i, stems=None if cfg.stems else False)
         said = judges.predict(hear_at(clip.audio, clip.sample_rate, judges))
         asked = {"instrument": row["instrument_family"], "genre": row["genre"]}
         heard = {a: said[a][0] for a in asked}

@@ -36,6 +36,9 @@ ModelOption = Annotated[Path, typer.Option(help="Model folder (written by `audio
 SamplerOption = Annotated[str, typer.Option(help="Sampler: ddim, dpm++ or ddpm.")]
 Bf16Option = Annotated[bool, typer.Option(
     "--bf16/--fp32", help="Run the denoiser in bfloat16 (faster on CPUs with AMX/AVX512-BF16).")]
+StemsOption = Annotated[bool, typer.Option(
+    "--stems/--no-stems", help="A model trained with stems makes a prompt that names a genre "
+    "and a lead as the lead alone and the band alone, mixed; --no-stems makes it whole.")]
 
 
 def offline() -> None:
@@ -93,6 +96,7 @@ def generate(
     mix: Annotated[float, typer.Option(help="With --mix-with: 0 is TEXT, 1 the other.")] = 0.5,
     bpm: Annotated[float | None, typer.Option(
         help="Tempo in beats per minute (default: read from TEXT by the model).")] = None,
+    stems: StemsOption = True,
     model: ModelOption = DEFAULT_CHECKPOINT,
     sampler: SamplerOption = "ddim",
     threads: ThreadsOption = DEFAULT_THREADS,
@@ -127,7 +131,7 @@ def generate(
         pipe = _pipeline(model, sampler, bf16)
     loaded = time.perf_counter()
     kwargs = {"seconds": seconds, "steps": steps, "guidance": guidance, "seed": seed,
-              "negative_text": negative, "bpm": bpm}
+              "negative_text": negative, "bpm": bpm, "stems": None if stems else False}
     try:
         with console.status(f"generating {seconds:g}s ({steps} steps)"):
             source = read_wav(variation_of) if variation_of is not None else None
@@ -279,6 +283,7 @@ def evaluate_command(
     typed_prompts: Annotated[bool, typer.Option(
         "--typed-prompts/--no-typed-prompts", help="Also judge the clips of twelve prompts of "
         "the kind people type (a soundfont-trained model).")] = True,
+    stems: StemsOption = True,
     steps: Annotated[int, typer.Option(help="Sampler steps.")] = 50,
     guidance: Annotated[float, typer.Option(help="Guidance scale.")] = 3.0,
     seed: Annotated[int, typer.Option(help="Seed of the noise (and of a synthesiser model's "
@@ -309,7 +314,7 @@ def evaluate_command(
                        "captions, one clip each; --captions-per-combo and --seeds apply to a "
                        "synthesiser-trained model")
         _judged_evaluation(model, judges, out, count or JUDGED_CAPTIONS, typed_prompts, steps,
-                           guidance, seed, split, sampler, threads, bf16, json_output)
+                           guidance, seed, split, sampler, threads, bf16, json_output, stems)
         return
     if count is not None:
         raise fail(f"{model}: trained on the synthesiser, so it is measured on "
@@ -369,7 +374,8 @@ def _accuracy_table(title: str, attributes: Sequence[str],
 
 def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int,
                        typed_prompts: bool, steps: int, guidance: float, seed: int, split: str,
-                       sampler: str, threads: int, bf16: bool, json_output: bool) -> None:
+                       sampler: str, threads: int, bf16: bool, json_output: bool,
+                       stems: bool = True) -> None:
     """`audio evaluate` of a soundfont-trained model: the judges' verdict
     (:mod:`audio_gen.adherence`)."""
     if not judges_path.is_file():
@@ -387,7 +393,7 @@ def _judged_evaluation(model: Path, judges_path: Path, out: Path, count: int,
 
     try:
         cfg = AdherenceConfig(count=count, split=split, steps=steps, guidance=guidance,
-                              seed=seed, typed_prompts=typed_prompts)
+                              seed=seed, typed_prompts=typed_prompts, stems=stems)
     except ValueError as error:
         raise fail(str(error)) from None
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -100,13 +102,21 @@ def test_stems_need_the_key_grid_and_the_soundfont():
         TrainConfig.from_dict({"stems": 0.5, "unet": {"key_grid": True}})
 
 
-@needs_soundfont
-def test_a_model_trained_with_stems_makes_a_lead_and_a_band_in_one_key(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def stems_model(tmp_path_factory):
+    """A tiny model trained with stems: (run folder, published model folder)."""
     unet = tiny_unet_config()
     unet.key_grid = True
     cfg = tiny_config(steps=2, data_source="soundfont", unet=unet, stems=0.5, pool_size=16)
-    result = train(cfg, tmp_path / "run", HashingTextEncoder(TEXT_DIM))
-    pool = torch.load(tmp_path / "run" / "pool.pt", weights_only=False)
+    run = tmp_path_factory.mktemp("stems") / "run"
+    return run, train(cfg, run, HashingTextEncoder(TEXT_DIM)).model
+
+
+@needs_soundfont
+def test_a_model_trained_with_stems_makes_a_lead_and_a_band_in_one_key(stems_model,
+                                                                       monkeypatch):
+    run, model = stems_model
+    pool = torch.load(run / "pool.pt", weights_only=False)
     backing = [c for c in pool["captions"] if any(w in c for w in WORDS["form:backing"])]
     assert 0 < len(backing) < len(pool["captions"]) - 1
 
@@ -118,7 +128,7 @@ def test_a_model_trained_with_stems_makes_a_lead_and_a_band_in_one_key(tmp_path,
         return forward(self, x, t, text, pooled, text_mask, beat, key)
 
     monkeypatch.setattr(UNet, "forward", spy)
-    pipe = TextToMusic.from_pretrained(result.model)
+    pipe = TextToMusic.from_pretrained(model)
     assert pipe.stems
     kw = {"seconds": 0.5, "steps": 2, "normalise_loudness": False, "bpm": 100.0}
     out = pipe("folk with a violin solo", **kw)
@@ -129,3 +139,22 @@ def test_a_model_trained_with_stems_makes_a_lead_and_a_band_in_one_key(tmp_path,
     whole = pipe("folk with a violin solo", stems=False, **kw)
     assert whole.stems is None and seen[-1] == 2
     assert pipe("a violin solo", **kw).stems is None  # no genre: made whole
+
+
+@needs_soundfont
+def test_generate_says_how_a_clip_was_made(stems_model, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    _, model = stems_model
+    base = ["generate", "folk with a violin solo", "--out", str(tmp_path / "x.wav"),
+            "--seconds", "0.5", "--steps", "2", "--model", str(model), "--json"]
+    result = CliRunner().invoke(app, base)
+    assert result.exit_code == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert facts["stems"] == {"lead": "violin solo", "backing": "folk backing track"}
+    assert 'made as two parts: "violin solo" over "folk backing track"' in result.stderr
+    assert facts["key"] and f"in {facts['key']}" in result.stderr
+    result = CliRunner().invoke(app, [*base, "--no-stems"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["stems"] is None
