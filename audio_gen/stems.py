@@ -62,7 +62,9 @@ def split_prompt(report: PromptReport) -> StemPrompts | None:
 def mix_images(lead: torch.Tensor, backing: torch.Tensor, codec, lead_db: float = 0.0
                ) -> torch.Tensor:
     """The normalised log-mel image of two parts played together: their mel powers add, the
-    lead's ``lead_db`` louder (each part was trained at its clip's loudness)."""
+    lead's ``lead_db`` louder. Each part was made at the loudness the prompt asks for (training
+    brought every clip, part or whole, to its level), so the sum is scaled to keep that level:
+    two equally loud parts mix to a clip as loud as each."""
     gain = 10.0 ** (lead_db / 10.0)
-    power = codec.denormalise(lead) * gain + codec.denormalise(backing)
+    power = (codec.denormalise(lead) * gain + codec.denormalise(backing)) / (1.0 + gain)
     return codec.normalise(power)

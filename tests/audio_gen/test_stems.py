@@ -19,7 +19,7 @@ from audio_gen.captions import (
 )
 from audio_gen.pipeline import TextToMusic
 from audio_gen.render import only
-from audio_gen.stems import split_prompt
+from audio_gen.stems import mix_images, split_prompt
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.train import TrainConfig, train
 from audio_gen.understanding import Match, PromptReport
@@ -158,3 +158,20 @@ def test_generate_says_how_a_clip_was_made(stems_model, tmp_path):
     assert facts["key"] and f"in {facts['key']}" in result.stderr
     result = CliRunner().invoke(app, [*base, "--no-stems"])
     assert result.exit_code == 0 and json.loads(result.stdout)["stems"] is None
+
+
+def test_two_equally_loud_parts_mix_to_their_level():
+    from audio_gen.codec import MelCodec
+
+    from .conftest import tiny_codec_config
+
+    codec = MelCodec(tiny_codec_config())
+    image = torch.rand(32, 20) * 1.6 - 0.9
+    assert torch.allclose(mix_images(image, image, codec), image, atol=1e-5)
+    louder = mix_images(image, image, codec, lead_db=6.0)
+    assert torch.allclose(louder, image, atol=1e-5)  # the same sound, whatever its share
+    quiet = torch.full_like(image, -1.0)  # silence, at the image's floor
+    mixed = mix_images(image, quiet, codec)
+    power = codec.denormalise(image)
+    assert torch.allclose(codec.denormalise(mixed), power / 2 + codec.denormalise(quiet) / 2,
+                          rtol=1e-4)
