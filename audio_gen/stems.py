@@ -10,9 +10,11 @@ lead's prompt names no genre. The two parts share the beat clock and the key gri
 play in one tempo and one key; their mel powers add (:func:`mix_images`).
 
 :func:`split_prompt` writes the two prompts from what the model's vocabulary reads in the
-user's prompt (:mod:`audio_gen.understanding`), in the user's own words: the first lead
-instrument named and its register for the lead, the genre and any other instruments for the
-band, and the tempo, mood, mode and loudness words for both.
+user's prompt (:mod:`audio_gen.understanding`), each phrase as the nearest phrase the training
+captions use ("crunchy" -> "crunchy guitar", "rainy" -> "for a rainy day"), so that both prompts
+read like the captions of the parts the model learnt: the first lead instrument named and its
+register for the lead, the genre and any other instruments for the band, and the tempo, mood,
+mode and loudness words for both.
 """
 
 from __future__ import annotations
@@ -48,12 +50,11 @@ def split_prompt(report: PromptReport) -> StemPrompts | None:
     if not genres or not leads:
         return None
     lead = leads[0]
-    band = [m.phrase for m in known if m.kind == "instrument" and m is not lead
-            and m.phrase != lead.phrase]
-    shared = list(dict.fromkeys(m.phrase for m in known if m.kind in SHARED))
-    register = next((f"{m.phrase} " for m in known if m.kind == "register"), "")
-    lead_text = ", ".join([f"{register}{lead.phrase} solo", *shared])
-    backing = f"{genres[0].phrase} backing track"
+    band = [m.nearest for m in known if m.kind == "instrument" and m.nearest != lead.nearest]
+    shared = list(dict.fromkeys(m.nearest for m in known if m.kind in SHARED))
+    register = next((f"{m.nearest} " for m in known if m.kind == "register"), "")
+    lead_text = ", ".join([f"{register}{lead.nearest} solo", *shared])
+    backing = f"{genres[0].nearest} backing track"
     if band:
         backing += " with " + listing(list(dict.fromkeys(band)))
     return StemPrompts(lead_text, ", ".join([backing, *shared]))

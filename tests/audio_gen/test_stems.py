@@ -19,7 +19,7 @@ from audio_gen.captions import (
 )
 from audio_gen.pipeline import TextToMusic
 from audio_gen.render import only
-from audio_gen.stems import mix_images, split_prompt
+from audio_gen.stems import StemPrompts, mix_images, split_prompt
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.train import TrainConfig, train
 from audio_gen.understanding import Match, PromptReport
@@ -89,6 +89,13 @@ def test_a_prompt_splits_into_its_lead_and_its_band():
                                 ("cello", "instrument:cello"), ("lo-fi", "genre:lo-fi hip hop")))
     assert parts.lead == "deep cello solo, sad"
     assert parts.backing == "lo-fi backing track with drums, sad"
+    # Each phrase as the captions say it: the nearest known phrase, not the user's words.
+    loose = PromptReport("garage rock with crunchy guitars, rainy", [
+        Match("rock", "genre:rock", "rock", 1.0),
+        Match("crunchy", "instrument:overdriven guitar", "crunchy guitar", 0.8),
+        Match("rainy", "purpose:sad", "for a rainy day", 0.72)])
+    assert split_prompt(loose) == StemPrompts("crunchy guitar solo, for a rainy day",
+                                              "rock backing track, for a rainy day")
     # Without a genre, or without a lead, a prompt is made whole.
     assert split_prompt(report("a violin solo", ("violin", "instrument:violin"))) is None
     assert split_prompt(report("jazz with drums", ("jazz", "genre:jazz"),
