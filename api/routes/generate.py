@@ -46,6 +46,9 @@ class GenerateRequest(BaseModel):
                                  "interpolated). Not with `variation_wav`.")
     mix: float = Field(default=0.5, ge=0, le=1, strict=True, description="With `mix_with`: "
                        "0 is `text`, 1 the second prompt.")
+    stems: bool = Field(default=True, strict=True, description="A model trained with stems "
+                        "makes a prompt that names a genre and a lead as the lead alone and the "
+                        "band alone, mixed (the prompts in `X-Clip-Stems`); false makes it whole.")
 
 
 def _variation_source(body: GenerateRequest) -> tuple | None:
@@ -102,7 +105,8 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
         clip = await generator.generate(body.text, body.seconds, body.steps, body.guidance,
                                         body.seed, body.bpm, gone=request.is_disconnected,
                                         variation_of=source, strength=body.strength,
-                                        mix_with=body.mix_with, mix=body.mix)
+                                        mix_with=body.mix_with, mix=body.mix,
+                                        stems=None if body.stems else False)
     except GeneratorBusy as error:
         retry = str(max(1, round(generator.last_took)))
         raise ApiError(429, "busy", f"{error}; try again in {retry}s",

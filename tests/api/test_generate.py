@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import wave
 
 import pytest
@@ -14,6 +15,8 @@ from tests.api.test_api import WRITE, assert_error
 
 pytest.importorskip("torch")
 from tests.audio_gen.conftest import tiny_model_dir, tiny_unet  # noqa: F401
+from tests.audio_gen.test_render import needs_soundfont
+from tests.audio_gen.test_stems import stems_model  # noqa: F401
 
 ASK = {"text": "a slow piano melody", "seconds": 1.0, "steps": 3, "seed": 7}
 
@@ -191,3 +194,23 @@ def test_the_shipped_model_over_http_names_what_it_does_not_know(model, tmp_path
         quiet = client.post("/generate", json={"text": "a quiet slow piano melody",
                                                "seconds": 2.0, "steps": 4})
         assert "x-prompt-warning" not in quiet.headers
+
+
+@pytest.fixture
+def generating_with_stems(model, stems_model, tmp_path):  # noqa: F811
+    settings = make_settings(model, None, tmp_path, generator=stems_model[1])
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@needs_soundfont
+def test_generate_says_how_a_clip_was_made_and_in_which_key(generating_with_stems):
+    ask = {"text": "folk with a violin solo", "seconds": 0.5, "steps": 2}
+    made = generating_with_stems.post("/generate", json=ask)
+    assert made.status_code == 200
+    assert json.loads(made.headers["x-clip-stems"]) == {"lead": "violin solo",
+                                                        "backing": "folk backing track"}
+    assert made.headers["x-clip-key"].split()[1] in ("major", "minor")
+    whole = generating_with_stems.post("/generate", json={**ask, "stems": False})
+    assert whole.status_code == 200 and "x-clip-stems" not in whole.headers
+    assert whole.content != made.content
