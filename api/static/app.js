@@ -226,6 +226,21 @@ function base64Of(file) {  // a file's bytes as base64 (what variation_wav takes
   });
 }
 
+function clipFacts(headers) {
+  // How the clip was made: its tempo, its key, and the two parts of a clip made as stems.
+  const facts = [];
+  const bpm = headers.get("x-clip-bpm");
+  if (bpm) facts.push(`${Math.round(Number(bpm))} BPM`);
+  const key = headers.get("x-clip-key");
+  if (key) facts.push(`in ${key}`);
+  const stems = headers.get("x-clip-stems");
+  if (stems) {
+    const parts = JSON.parse(stems);
+    facts.push(`made as "${parts.lead}" over "${parts.backing}"`);
+  }
+  return facts.join(" · ");
+}
+
 async function generateBody() {
   const body = { text: $("prompt").value, seconds: Number($("seconds").value),
                  seed: Number($("seed").value) };
@@ -256,6 +271,8 @@ $("generate-form").addEventListener("submit", async (event) => {
       body: JSON.stringify(await generateBody()),
     });
     if (!response.ok) throw new Error((await response.json()).message);
+    $("clip-facts").textContent = clipFacts(response.headers);
+    $("clip-facts").hidden = !$("clip-facts").textContent;
     const note = response.headers.get("x-prompt-warning");  // what the model does not know
     $("prompt-note").textContent = note ? `Note: ${note}.` : "";
     $("prompt-note").hidden = !note;

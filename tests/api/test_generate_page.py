@@ -37,6 +37,7 @@ def test_the_page_notes_unknown_words_and_varies_a_wav(browser, model, tiny_mode
         wait.until(seen.visibility_of_element_located((By.ID, "prompt-note")))
         assert 'does not know "yodel"' in browser.find_element(By.ID, "prompt-note").text
         assert browser.find_element(By.ID, "player").get_attribute("src").startswith("blob:")
+        assert browser.find_element(By.ID, "clip-facts").text.endswith(" BPM")
         prompt = browser.find_element(By.ID, "prompt")
         prompt.clear()
         prompt.send_keys("a slow piano melody")
