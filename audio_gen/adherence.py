@@ -131,7 +131,7 @@ def judge_adherence(
     for i, caption in enumerate(captions):
         clip = pipe(caption, seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
                     seed=cfg.seed + i, normalise_loudness=False,
-                    stems=None if cfg.stems else False)
+                    stems=cfg.stems)
         generated.append(hear_at(clip.audio, clip.sample_rate, judges))
         target = pipe.loudness_target(clip.prompt)  # what the pipeline read of the caption
         delivered.append(hear_at(normalise(clip.audio, clip.sample_rate, target)[0],
@@ -150,7 +150,7 @@ def judge_adherence(
     report = {
         "captions": cfg.count,
         "split": cfg.split,
-        "stems": cfg.stems and getattr(pipe, "stems", False),
+        "stems": cfg.stems and pipe.stems,
         "stated": {a: sum(a in s for s in stated) for a in ATTRIBUTES},
         "accuracy": {kind: table[kind] for kind in KINDS},
         "generated / ceiling": {a: round(table["generated"][a] / table["ceiling"][a], 3)
@@ -183,7 +183,7 @@ def judge_typed_prompts(
     clips = []
     for i, row in enumerate(prompts):
         clip = pipe(row["prompt"], seconds=SECONDS, steps=cfg.steps, guidance=cfg.guidance,
-                    seed=cfg.seed + i, stems=None if cfg.stems else False)
+                    seed=cfg.seed + i, stems=cfg.stems)
         said = judges.predict(hear_at(clip.audio, clip.sample_rate, judges))
         asked = {"instrument": row["instrument_family"], "genre": row["genre"]}
         heard = {a: said[a][0] for a in asked}

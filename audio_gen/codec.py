@@ -64,11 +64,23 @@ class CodecConfig:
 
     def band_centres_hz(self) -> torch.Tensor:
         """Centre frequency of each mel band (the HTK mel scale torchaudio uses), lowest first."""
-        def mel(hz: float) -> float:
-            return 2595.0 * math.log10(1.0 + hz / 700.0)
+        return mel_to_hz(self.mel_points()[1:-1])
 
-        points = torch.linspace(mel(self.f_min), mel(self.f_max), self.n_mels + 2)[1:-1]
-        return 700.0 * (10.0 ** (points / 2595.0) - 1.0)
+    def mel_points(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """The filter bank's n_mels + 2 points on the mel scale: band ``i`` rises from point
+        ``i``, peaks at ``i + 1`` and falls to ``i + 2``."""
+        return torch.linspace(hz_to_mel(self.f_min), hz_to_mel(self.f_max), self.n_mels + 2,
+                              dtype=dtype)
+
+
+def hz_to_mel(hz: float) -> float:
+    """The HTK mel scale (torchaudio's default)."""
+    return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+
+def mel_to_hz(mel):
+    """The inverse of :func:`hz_to_mel`, elementwise on tensors and arrays."""
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
 class MelCodec(torch.nn.Module):

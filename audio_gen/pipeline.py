@@ -328,7 +328,7 @@ class TextToMusic:
         normalise_loudness: bool = True,
         understanding: PromptReport | None = None,
         target_lufs: float | None = None,
-        stems: bool | None = None,
+        stems: bool = True,
     ) -> TextToMusicOutput:
         """Generate a clip.
 
@@ -366,10 +366,10 @@ class TextToMusic:
             What is known of the prompt, when ``prompt_embeds`` replace the text.
         target_lufs : float, optional
             Loudness to normalise to instead of the prompt's.
-        stems : bool, optional
+        stems : bool
             With a model trained with stems, make a prompt that names a genre and a lead as
-            the two parts, mixed (:mod:`audio_gen.stems`); default: whenever the model can.
-            False makes it whole. Variations and mixed prompts are made whole.
+            the two parts, mixed (:mod:`audio_gen.stems`); False makes it whole. Variations
+            and mixed prompts are made whole.
 
         Returns
         -------
@@ -392,7 +392,7 @@ class TextToMusic:
             tempo_word = understanding.asks("tempo") if understanding is not None else None
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat, tempo_word)
         parts = None
-        if (self.stems and stems is not False and prompt_embeds is None and guidance > 0
+        if (self.stems and stems and prompt_embeds is None and guidance > 0
                 and init_audio is None and understanding is not None):
             parts = split_prompt(understanding)
         if parts is not None:  # the band and the lead, each guided by its own prompt

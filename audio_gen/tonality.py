@@ -26,7 +26,7 @@ import torch
 
 from audio_gen.arrange import MODES
 from audio_gen.captions import KEYS
-from audio_gen.codec import CodecConfig
+from audio_gen.codec import CodecConfig, mel_to_hz
 
 #: Channels of the grid: the scale's pitch classes, the tonic triad's, the tonic's.
 KEY_CHANNELS = 3
@@ -63,16 +63,13 @@ def pitch_sets(tonic: int, mode: str) -> list[set[int]]:
 def band_pitch_classes(codec: CodecConfig) -> np.ndarray:
     """(n_mels, 12): each mel band's weight on each pitch class (rows sum to 1), as its
     triangular filter weighs the frequencies it spans."""
-    def mel(hz: float) -> float:
-        return 2595.0 * math.log10(1.0 + hz / 700.0)
-
-    points = np.linspace(mel(codec.f_min), mel(codec.f_max), codec.n_mels + 2)
+    points = codec.mel_points(torch.float64).numpy()
     # Sample each band's triangle (in mel) and weigh the samples as the filter does.
     offsets = np.linspace(0.0, 2.0, _SAMPLES_PER_BAND)
     weights = 1.0 - np.abs(offsets - 1.0)
     spacing = points[1] - points[0]
     mels = points[:-2, None] + offsets[None, :] * spacing  # (M, S)
-    hz = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    hz = mel_to_hz(mels)
     pitch = 69.0 + 12.0 * np.log2(np.maximum(hz, 1e-3) / 440.0)
     notes = np.arange(-24, 150)
     near = np.exp(-0.5 * ((pitch[..., None] - notes) / _PITCH_BLUR) ** 2)  # (M, S, N)

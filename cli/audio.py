@@ -131,7 +131,7 @@ def generate(
         pipe = _pipeline(model, sampler, bf16)
     loaded = time.perf_counter()
     kwargs = {"seconds": seconds, "steps": steps, "guidance": guidance, "seed": seed,
-              "negative_text": negative, "bpm": bpm, "stems": None if stems else False}
+              "negative_text": negative, "bpm": bpm, "stems": stems}
     try:
         with console.status(f"generating {seconds:g}s ({steps} steps)"):
             source = read_wav(variation_of) if variation_of is not None else None

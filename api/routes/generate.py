@@ -106,7 +106,7 @@ async def generate(body: GenerateRequest, request: Request) -> Response:
                                         body.seed, body.bpm, gone=request.is_disconnected,
                                         variation_of=source, strength=body.strength,
                                         mix_with=body.mix_with, mix=body.mix,
-                                        stems=None if body.stems else False)
+                                        stems=body.stems)
     except GeneratorBusy as error:
         retry = str(max(1, round(generator.last_took)))
         raise ApiError(429, "busy", f"{error}; try again in {retry}s",
