@@ -2,7 +2,8 @@
 generation slots.
 
 Work per request is bounded: from the measured speed (seconds per sampler step per second of
-clip, and the fixed cost around the steps), a request that the slot could not finish within
+clip per image denoised, and the fixed cost around the steps; a clip made as two parts,
+:mod:`audio_gen.stems`, denoises two images), a request that the slot could not finish within
 the budget is refused up front, and a clip still running at twice the budget is stopped. A
 request finding every slot busy waits in a short queue (first come, first served) for a
 bounded time, then gets 429. A client that goes away, queued or generating, gives its place
@@ -63,7 +64,8 @@ class Generator:
         self.busy = 0  # slots in use
         self._queued: deque[object] = deque()  # waiting requests, first come first served
         self.last_took = 5.0  # how long the last clip took: the Retry-After of a 429
-        # Measured speed: seconds per sampler step per second of clip, and the fixed cost.
+        # Measured speed: seconds per sampler step per second of clip per image denoised
+        # (conservative for two: a batch of two costs less than two clips), and the fixed cost.
         self.step_cost: float | None = None
         self.overhead = 0.0
 
@@ -71,10 +73,18 @@ class Generator:
         """One short clip, to know the speed before the first request."""
         self._generate("calibration", 1.0, 2, 3.0, 0, None, lambda: False)
 
-    def predicted(self, seconds: float, steps: int) -> float | None:
+    def predicted(self, seconds: float, steps: int, images: int = 1) -> float | None:
         if self.step_cost is None:
             return None
-        return self.overhead + self.step_cost * steps * seconds
+        return self.overhead + self.step_cost * steps * seconds * images
+
+    def images_for(self, text: str, guidance: float, **variant) -> int:
+        """How many images a request denoises: two for a clip made as parts, else one."""
+        if variant.get("variation_of") is not None or variant.get("mix_with") is not None:
+            return 1
+        parts = self.pipeline.parts_for(self.pipeline.understand(text), guidance,
+                                        variant.get("stems", True))
+        return 1 if parts is None else 2
 
     def check(self, text: str, seconds: float, steps: int, guidance: float,
               bpm: float | None = None, **variant) -> None:
@@ -87,11 +97,13 @@ class Generator:
             self.pipeline.check_inputs(variant["mix_with"], seconds, steps, guidance)
         if variant.get("variation_of") is not None and variant.get("mix_with") is not None:
             raise ValueError("give a variation source or a second prompt to mix with, not both")
-        predicted = self.predicted(seconds, steps)
+        images = self.images_for(text, guidance, **variant)
+        predicted = self.predicted(seconds, steps, images)
         if predicted is not None and predicted > self.budget:
-            fits = int((self.budget - self.overhead) / (self.step_cost * seconds))
+            fits = int((self.budget - self.overhead) / (self.step_cost * seconds * images))
+            made = " (made as two parts)" if images == 2 else ""
             raise TooMuchWork(
-                f"steps: {steps} steps for a {seconds:g} s clip would take about "
+                f"steps: {steps} steps for a {seconds:g} s clip{made} would take about "
                 f"{predicted:.0f} s, over this server's budget of {self.budget:g} s per clip; "
                 f"at most {max(fits, 0)} steps fit for {seconds:g} s")
 
@@ -166,7 +178,7 @@ class Generator:
         took = self.last_took = time.perf_counter() - started
         if len(marks) >= 2:
             per_step = (marks[-1] - marks[0]) / (len(marks) - 1)
-            self.step_cost = per_step / seconds
+            self.step_cost = per_step / (seconds * (1 if out.stems is None else 2))
             self.overhead = max(0.0, took - per_step * len(marks))
         from audio_gen.audio_io import write_wav
 

@@ -205,6 +205,16 @@ class TextToMusic:
         """Which phrases of ``text`` the model knows (None without a vocabulary)."""
         return None if self.vocabulary is None else self.vocabulary.read(text)
 
+    def parts_for(self, understanding: PromptReport | None, guidance: float,
+                  stems: bool = True) -> StemPrompts | None:
+        """The two prompts a clip from this prompt is made as (:mod:`audio_gen.stems`), or
+        None when it is made whole: the model has no stems, ``stems`` is off, the text is not
+        guided, or the prompt does not name both a genre and a lead. (Variations and mixed
+        prompts are always made whole.)"""
+        if not (self.stems and stems and guidance > 0 and understanding is not None):
+            return None
+        return split_prompt(understanding)
+
     @staticmethod
     def loudness_target(report: PromptReport | None) -> float:
         """Integrated LUFS to normalise to: what the prompt asks for ("quiet", "loud"), else
@@ -391,10 +401,8 @@ class TextToMusic:
             bpm = bpm if bpm is not None else stated_bpm(text)
             tempo_word = understanding.asks("tempo") if understanding is not None else None
         beat, bpm = self.beat_clock(embeds, frames, guidance, bpm, first_beat, tempo_word)
-        parts = None
-        if (self.stems and stems and prompt_embeds is None and guidance > 0
-                and init_audio is None and understanding is not None):
-            parts = split_prompt(understanding)
+        parts = (self.parts_for(understanding, guidance, stems)
+                 if prompt_embeds is None and init_audio is None else None)
         if parts is not None:  # the band and the lead, each guided by its own prompt
             embeds = self.encode_stems(parts, negative_text)
         key = (self.key_for(text, understanding, seed, always=parts is not None)

@@ -214,3 +214,19 @@ def test_generate_says_how_a_clip_was_made_and_in_which_key(generating_with_stem
     whole = generating_with_stems.post("/generate", json={**ask, "stems": False})
     assert whole.status_code == 200 and "x-clip-stems" not in whole.headers
     assert whole.content != made.content
+
+
+@needs_soundfont
+def test_a_clip_made_as_two_parts_is_budgeted_as_two(generating_with_stems):
+    generator = generating_with_stems.app.state.generator
+    ask = {"text": "folk with a violin solo", "seconds": 0.5, "steps": 8}
+    whole, parts = (generator.predicted(0.5, 8, images) for images in (1, 2))
+    budget, generator.budget = generator.budget, (whole + parts) / 2
+    try:
+        body = assert_error(generating_with_stems.post("/generate", json=ask), 422,
+                            "invalid_parameter", "steps")
+        assert "two parts" in body["message"]
+        made = generating_with_stems.post("/generate", json={**ask, "stems": False})
+        assert made.status_code == 200 and "x-clip-stems" not in made.headers
+    finally:
+        generator.budget = budget
