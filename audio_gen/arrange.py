@@ -49,6 +49,16 @@ HELD_OUT: frozenset[tuple[str, str]] = frozenset({
     ("indian classical", "fast"), ("jazz", "slow"),
 })
 
+
+def own_leads(genre: str) -> frozenset[str]:
+    """The leads a genre's clips play in training when they do not borrow one: its style's
+    melody instruments less the pairs held out. A genre the styles do not know has none."""
+    style = STYLES.get(genre)
+    if style is None:
+        return frozenset()
+    return frozenset(i for i in style.melody if (genre, i) not in HELD_OUT)
+
+
 PROGRESSIONS = {  # scale degrees (0 = tonic), one chord a bar
     ("pop", "major"): ((0, 4, 5, 3), (0, 3, 4, 3), (5, 3, 0, 4), (0, 5, 3, 4), (0, 3, 0, 4)),
     ("pop", "minor"): ((0, 5, 2, 6), (0, 3, 4, 0), (0, 6, 5, 6), (0, 3, 6, 2), (0, 5, 3, 4)),

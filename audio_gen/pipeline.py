@@ -30,7 +30,7 @@ from audio_gen.rhythm import (
     training_tempo_classes,
 )
 from audio_gen.schedulers import NoiseSchedule
-from audio_gen.stems import StemPrompts, mix_images, split_prompt
+from audio_gen.stems import StemPrompts, borrows_lead, mix_images, split_prompt
 from audio_gen.text_encoder import TextEmbedding, TextEncoder
 from audio_gen.tonality import MOOD_MODES, KeyGrid, key_name, stated_key
 from audio_gen.understanding import (
@@ -42,6 +42,9 @@ from audio_gen.understanding import (
 from audio_gen.unet import BeatFeatures, UNet
 
 logger = logging.getLogger(__name__)
+
+#: The folder, inside a model folder, of its parts model (``TextToMusic.parts_model``).
+PARTS_FOLDER = "parts"
 
 @dataclass
 class TextToMusicOutput:
@@ -115,6 +118,12 @@ class TextToMusic:
     stems : bool
         The model was trained with stems (``TrainConfig.stems``): a prompt that names a genre
         and a lead is made as the lead alone and the band alone, mixed (:mod:`audio_gen.stems`).
+    parts_model : TextToMusic, optional
+        A second pipeline, trained with stems, that makes the prompts asking a genre for a lead
+        its clips never played in training (:func:`audio_gen.stems.borrows_lead`) as two parts;
+        this one makes the rest. Learning parts costs a model its genres' own leads, so each
+        model makes what it makes best (bench/README.md, issue 17, seventh part). Loaded from
+        a ``parts/`` folder inside the model folder.
     """
 
     def __init__(
@@ -124,7 +133,10 @@ class TextToMusic:
         phrase_vectors: dict | None = None,
         tempo_classes: dict[str, tuple[float, float]] | None = None,
         stems: bool = False,
+        parts_model: TextToMusic | None = None,
     ) -> None:
+        if parts_model is not None and not parts_model.stems:
+            raise ValueError("the parts model must be trained with stems (TrainConfig.stems)")
         if text_encoder.dim != unet.cfg.text_dim:
             raise ValueError(
                 f"text encoder {text_encoder.name} gives {text_encoder.dim}-d vectors but the "
@@ -146,6 +158,7 @@ class TextToMusic:
             if vocabulary else None
         self.tempo_classes = tempo_classes or {}
         self.stems = stems
+        self.parts_model = parts_model
         if stems and (self.vocabulary is None or not unet.cfg.key_grid):
             raise ValueError("stems need a vocabulary (to read a prompt's lead and genre) and a "
                              "denoiser with a key grid (to play both parts in one key)")
@@ -176,12 +189,16 @@ class TextToMusic:
 
         bundle = load_model(folder)
         encoder = text_encoder or load_text_encoder(bundle.text_encoder, bundle.text_max_length)
+        parts = Path(folder) / PARTS_FOLDER
+        parts_model = (cls.from_pretrained(parts, text_encoder=encoder, scheduler=scheduler,
+                                           bf16=bf16)
+                       if (parts / "model_index.json").is_file() else None)
         # The stored phrase vectors are the folder's own encoder's: another encoder embeds anew.
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
                    bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
                    phrase_vectors=bundle.phrase_vectors if text_encoder is None else None,
                    tempo_classes=training_tempo_classes(bundle.meta.get("data")),
-                   stems=bool(bundle.meta.get("stems")))
+                   stems=bool(bundle.meta.get("stems")), parts_model=parts_model)
 
     @property
     def sample_rate(self) -> int:
@@ -211,9 +228,17 @@ class TextToMusic:
         None when it is made whole: the model has no stems, ``stems`` is off, the text is not
         guided, or the prompt does not name both a genre and a lead. (Variations and mixed
         prompts are always made whole.)"""
+        if self.hands_over(understanding, guidance, stems):
+            return self.parts_model.parts_for(understanding, guidance, stems)
         if not (self.stems and stems and guidance > 0 and understanding is not None):
             return None
         return split_prompt(understanding)
+
+    def hands_over(self, understanding: PromptReport | None, guidance: float,
+                   stems: bool = True) -> bool:
+        """Whether the parts model makes this prompt (see ``parts_model``)."""
+        return (self.parts_model is not None and stems and guidance > 0
+                and understanding is not None and borrows_lead(understanding))
 
     @staticmethod
     def loudness_target(report: PromptReport | None) -> float:
@@ -391,9 +416,14 @@ class TextToMusic:
         samples = round(seconds * self.sample_rate)
         frames = self.frames_for(samples)
 
-        # 2. encode the prompt
+        # 2. encode the prompt (or hand it to the parts model)
         if prompt_embeds is None:
             understanding = self.understand(text)
+            if init_audio is None and self.hands_over(understanding, guidance, stems):
+                return self.parts_model(
+                    text, seconds, steps, guidance, seed, negative_text, bpm=bpm,
+                    first_beat=first_beat, callback=callback,
+                    normalise_loudness=normalise_loudness, target_lufs=target_lufs)
         embeds = prompt_embeds if prompt_embeds is not None else self.encode_prompt(
             text, negative_text, understanding)
         tempo_word = None

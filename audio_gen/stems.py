@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import torch
 
+from audio_gen.arrange import own_leads
 from audio_gen.captions import listing
 from audio_gen.styles import SWAP_LEADS
-from audio_gen.understanding import PromptReport
+from audio_gen.understanding import Match, PromptReport
 
 #: Kinds of words both parts follow.
 SHARED = ("tempo", "mood", "mode", "loudness", "purpose", "room")
@@ -41,20 +42,33 @@ class StemPrompts:
     backing: str
 
 
+def genre_and_lead(report: PromptReport) -> tuple[Match, Match] | None:
+    """The first genre and the first lead instrument the prompt names, or None without both."""
+    genres = [m for m in report.known if m.kind == "genre"]
+    leads = [m for m in report.known if m.kind == "instrument" and m.value in LEADS]
+    return (genres[0], leads[0]) if genres and leads else None
+
+
+def borrows_lead(report: PromptReport) -> bool:
+    """The prompt asks its genre for a lead the genre's clips never played in training
+    (:func:`audio_gen.arrange.own_leads`: another genre's, or a pair held out)."""
+    named = genre_and_lead(report)
+    return named is not None and named[1].value not in own_leads(named[0].value)
+
+
 def split_prompt(report: PromptReport) -> StemPrompts | None:
     """The lead's and the band's prompts, or None when the prompt does not name both a genre
     and a lead instrument (then it is made whole)."""
-    known = report.known
-    genres = [m for m in known if m.kind == "genre"]
-    leads = [m for m in known if m.kind == "instrument" and m.value in LEADS]
-    if not genres or not leads:
+    named = genre_and_lead(report)
+    if named is None:
         return None
-    lead = leads[0]
+    genre, lead = named
+    known = report.known
     band = [m.nearest for m in known if m.kind == "instrument" and m.nearest != lead.nearest]
     shared = list(dict.fromkeys(m.nearest for m in known if m.kind in SHARED))
     register = next((f"{m.nearest} " for m in known if m.kind == "register"), "")
     lead_text = ", ".join([f"{register}{lead.nearest} solo", *shared])
-    backing = f"{genres[0].nearest} backing track"
+    backing = f"{genre.nearest} backing track"
     if band:
         backing += " with " + listing(list(dict.fromkeys(band)))
     return StemPrompts(lead_text, ", ".join([backing, *shared]))

@@ -19,7 +19,7 @@ from audio_gen.captions import (
 )
 from audio_gen.pipeline import TextToMusic
 from audio_gen.render import only
-from audio_gen.stems import StemPrompts, mix_images, split_prompt
+from audio_gen.stems import StemPrompts, borrows_lead, mix_images, split_prompt
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.train import TrainConfig, train
 from audio_gen.understanding import Match, PromptReport
@@ -100,6 +100,17 @@ def test_a_prompt_splits_into_its_lead_and_its_band():
     assert split_prompt(report("a violin solo", ("violin", "instrument:violin"))) is None
     assert split_prompt(report("jazz with drums", ("jazz", "genre:jazz"),
                                ("drums", "instrument:drums"))) is None
+
+
+def test_a_lead_is_borrowed_when_its_genre_never_played_it_in_training():
+    def asks(genre: str, lead: str) -> bool:
+        return borrows_lead(report(f"{genre} with a {lead} solo", (genre, f"genre:{genre}"),
+                                   (lead, f"instrument:{lead}")))
+
+    assert asks("metal", "violin")  # another genre's lead
+    assert not asks("folk", "flute")  # one of folk's own
+    assert asks("folk", "violin")  # folk's, but a pair training never drew (HELD_OUT)
+    assert not borrows_lead(report("a violin solo", ("violin", "instrument:violin")))
 
 
 def test_stems_need_the_key_grid_and_the_soundfont():
@@ -199,3 +210,39 @@ def test_captions_of_whole_clips_draw_as_they_did_before_stems():
         texts += [describe(spec, rng).text, caption(spec, rng, name_genre=False)]
     # The md5 of the same 600 captions written by the code before stems existed (ff11892).
     assert hashlib.md5("\n".join(texts).encode()).hexdigest() == "f87498f0850999402b683aa937ae71ff"
+
+
+@needs_soundfont
+def test_a_model_folder_with_a_parts_model_hands_it_the_borrowed_leads(stems_model,
+                                                                        tmp_path):
+    """The shipped layout: the whole-clip model, and its parts model in ``parts/``."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    whole = train(tiny_config(steps=2, data_source="soundfont", pool_size=8), tmp_path / "run",
+                  HashingTextEncoder(TEXT_DIM)).model
+    shutil.copytree(stems_model[1], whole / "parts")
+    pipe = TextToMusic.from_pretrained(whole)
+    assert not pipe.stems and pipe.parts_model is not None and pipe.parts_model.stems
+
+    def made(prompt: str, *flags: str) -> dict:
+        result = CliRunner().invoke(app, [
+            "generate", prompt, "--out", str(tmp_path / "x.wav"), "--seconds", "0.5",
+            "--steps", "2", "--model", str(whole), "--json", *flags])
+        assert result.exit_code == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert made("metal with a violin solo")["stems"] == {"lead": "violin solo",
+                                                         "backing": "metal backing track"}
+    assert made("folk with a violin solo")["stems"] is not None  # a held-out pair
+    assert made("folk with a flute solo")["stems"] is None  # folk's own: the whole model
+    assert made("metal with a violin solo", "--no-stems")["stems"] is None
+    asked = pipe.understand("metal with a violin solo")
+    assert pipe.parts_for(asked, 3.0) is not None  # what the API budgets as two images
+    assert pipe.parts_for(pipe.understand("folk with a flute solo"), 3.0) is None
+    with pytest.raises(ValueError, match="trained with stems"):
+        TextToMusic(pipe.unet, pipe.scheduler, pipe.codec, pipe.text_encoder,
+                    parts_model=pipe)  # a whole-clip model cannot make parts
