@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 #: The folder, inside a model folder, of its parts model (``TextToMusic.parts_model``).
 PARTS_FOLDER = "parts"
 
+
 @dataclass
 class TextToMusicOutput:
     """A generated clip.
@@ -184,7 +185,7 @@ class TextToMusic:
         bf16 : bool
             See the class.
         """
-        from audio_gen.checkpoint import load_model
+        from audio_gen.checkpoint import INDEX, load_model
         from audio_gen.text_encoder import load_text_encoder
 
         bundle = load_model(folder)
@@ -192,7 +193,7 @@ class TextToMusic:
         parts = Path(folder) / PARTS_FOLDER
         parts_model = (cls.from_pretrained(parts, text_encoder=encoder, scheduler=scheduler,
                                            bf16=bf16)
-                       if (parts / "model_index.json").is_file() else None)
+                       if (parts / INDEX).is_file() else None)
         # The stored phrase vectors are the folder's own encoder's: another encoder embeds anew.
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
                    bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
