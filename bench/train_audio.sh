@@ -3,9 +3,10 @@
 # batch 32 on a pool of 6,000 clips rendered through the General MIDI soundfont at 24 kHz, with
 # cross-attention at the fine levels), on both cores: about 76 minutes from nothing on an idle
 # 2-core machine (one thread would take about two hours); then its parts model
-# (bench/audio_configs/soundfont_24k_parts.toml: 7,000 steps on 8,600 clips, 30% of them a lead
-# alone or a band alone, with the key grid; about 100 minutes more), published in its parts/
-# folder: it makes the prompts that ask a genre for a lead its clips never played. Run as
+# (bench/audio_configs/soundfont_24k_parts.toml: the whole-clip model fine-tuned for 2,000 steps
+# on 3,600 clips, 70% of them a lead alone or a band alone, with the key grid; about 31 minutes
+# more), published in its parts/ folder: it makes the prompts that ask a genre for a lead its
+# clips never played. Run as
 # resumable chunks of at most CHUNK_MINUTES each, so it can share a machine and survive
 # interruptions: run this script again and it carries on from the last saved state. When the last
 # chunk finishes, the models are published as the shipped checkpoint and evaluated.
@@ -26,10 +27,10 @@ CONFIG=${CONFIG-bench/audio_configs/soundfont_24k.toml}
 PARTS_RUN=${PARTS_RUN:-$RUN-parts}
 PARTS_CONFIG=${PARTS_CONFIG-bench/audio_configs/soundfont_24k_parts.toml}
 
-train_until_finished() {  # run folder, publish folder, config (may be empty)
+train_until_finished() {  # run folder, publish folder, config (may be empty), more flags
   while true; do
     result=$("$SONGSPACE" audio train --run "$1" --max-minutes "$CHUNK_MINUTES" \
-      --threads "$THREADS" --publish "$2" ${3:+--config "$3"} --json)
+      --threads "$THREADS" --publish "$2" ${3:+--config "$3"} "${@:4}" --json)
     echo "$result"
     if grep -q '"finished": true' <<<"$result"; then
       break
@@ -40,7 +41,8 @@ train_until_finished() {  # run folder, publish folder, config (may be empty)
 # The whole-clip model first: publishing it replaces the folder, parts/ included.
 train_until_finished "$RUN" "$PUBLISH" "$CONFIG"
 if [ -n "$PARTS_CONFIG" ]; then
-  train_until_finished "$PARTS_RUN" "$PUBLISH/parts" "$PARTS_CONFIG"
+  # fine-tuned from the whole-clip model just published (its weights, before the parts)
+  train_until_finished "$PARTS_RUN" "$PUBLISH/parts" "$PARTS_CONFIG" --init-from "$PUBLISH"
 fi
 
 "$SONGSPACE" audio evaluate --model "$PUBLISH" --out bench/results/audio_eval --threads "$THREADS"

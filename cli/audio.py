@@ -172,6 +172,9 @@ def train_command(
         help="TOML or JSON file of TrainConfig settings (\\[unet] and \\[codec] tables).")] = None,
     steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    init_from: Annotated[Path | None, typer.Option(
+        help="Override the model folder to start from (fine-tuning; TrainConfig.init_from).")
+    ] = None,
     max_minutes: Annotated[float | None, typer.Option(
         min=0, help="Stop the whole command after about this many minutes: loading the text "
         "encoder, synthesising the pool, encoding captions and training all count (a step "
@@ -200,6 +203,8 @@ def train_command(
         values["steps"] = steps
     if seed is not None:
         values["seed"] = seed
+    if init_from is not None:
+        values["init_from"] = str(init_from)
     _torch(threads)
     from audio_gen.checkpoint import load_model, save_model
     from audio_gen.text_encoder import load_text_encoder

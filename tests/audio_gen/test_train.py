@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from audio_gen.checkpoint import CheckpointError, load_model
+from audio_gen.checkpoint import INDEX, CheckpointError, load_model
 from audio_gen.pipeline import TextToMusic
 from audio_gen.text_encoder import HashingTextEncoder
 from audio_gen.train import TrainConfig, learning_rate, train
@@ -209,9 +209,13 @@ def test_lead_swap_is_checked_and_only_for_the_soundfont_source():
 def test_the_benchs_training_configs_are_valid(config):
     """The recipe's and the recorded experiments' settings still make a TrainConfig, so that
     each can be rerun as bench/README.md says (none of them shortened: a whole recipe, or a
-    longer one)."""
+    longer one; a fine-tune is shorter, and starts from a model the repository ships)."""
     cfg = TrainConfig.from_dict(tomllib.loads(config.read_text()))
-    assert cfg.steps >= TrainConfig().steps
+    if cfg.init_from:
+        root = Path(__file__).parents[2]
+        assert (root / cfg.init_from / INDEX).is_file()
+    else:
+        assert cfg.steps >= TrainConfig().steps
 
 
 def test_band_centres_are_the_peaks_of_torchaudios_filter_bank():
