@@ -129,6 +129,14 @@ def save_model(
     return Path(folder)
 
 
+def model_index(folder: str | Path) -> Path:
+    """The index file of a model folder; CheckpointError when the folder holds none."""
+    index_path = Path(folder) / INDEX
+    if not index_path.is_file():
+        raise CheckpointError(f"{folder}: not a songspace audio model (no {INDEX})")
+    return index_path
+
+
 def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
     """Read a model folder written by :func:`save_model`.
 
@@ -138,9 +146,7 @@ def load_model(folder: str | Path, verify: bool = True) -> ModelBundle:
         When the folder or a file is missing, the format is unknown or a checksum differs.
     """
     folder = Path(folder)
-    index_path = folder / INDEX
-    if not index_path.is_file():
-        raise CheckpointError(f"{folder}: not a songspace audio model (no {INDEX})")
+    index_path = model_index(folder)
     try:
         index = json.loads(index_path.read_text())
     except ValueError as error:

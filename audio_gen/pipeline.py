@@ -325,17 +325,18 @@ class TextToMusic:
         return TextEmbedding.cat([lead.rows(0, 1), backing.rows(0, 1), lead.rows(1, 2),
                                   backing.rows(1, 2)])
 
-    def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding, guidance: float,
-                 beat: BeatFeatures | None = None):
+    def _predict(self, x: torch.Tensor, t: int, embeds: TextEmbedding,
+                 guidance: float | torch.Tensor, beat: BeatFeatures | None = None):
         """Classifier-free guidance: ``uncond + guidance * (cond - uncond)``, for a batch of
         B clips (``x``) whose ``embeds`` are B unconditional then B conditional prompts.
 
         Guidance 0 is the unconditional model alone and guidance 1 the conditional alone; both
-        skip the other half of the batch. Both halves follow the same beat clock.
+        skip the other half of the batch. Both halves follow the same beat clock. A tensor
+        broadcast against ``x`` guides each clip by its own scale (bench/lead_level.py).
         """
         n = x.shape[0]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            if guidance == 0 or guidance == 1:
+            if not isinstance(guidance, torch.Tensor) and guidance in (0, 1):
                 e = embeds.rows(0, n) if guidance == 0 else embeds.rows(n, 2 * n)
                 out = self.unet(x, torch.tensor([t] * n), e.tokens, e.pooled,
                                 e.attention_mask(), beat)

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from audio_gen.checkpoint import INDEX, load_model, load_state, save_model, save_state
+from audio_gen.checkpoint import (
+    CheckpointError,
+    load_model,
+    load_state,
+    model_index,
+    save_model,
+    save_state,
+)
 from audio_gen.codec import CodecConfig, MelCodec
 from audio_gen.pool import Pool, PoolPaused, folder_pool, soundfont_pool, synth_pool
 from audio_gen.rhythm import beat_grid
@@ -360,9 +367,11 @@ def train(
         raise ValueError(f"text encoder width {encoder.dim} != unet.text_dim {cfg.unet.text_dim}")
     run_dir = Path(run_dir)
     _check_run_config(run_dir, cfg)
-    if cfg.init_from and not (Path(cfg.init_from) / INDEX).is_file():  # before the pool's minutes
-        raise ValueError(f"init_from: {cfg.init_from} is not a songspace audio model "
-                         f"(no {INDEX})")
+    if cfg.init_from:  # refused before the pool's minutes, not after
+        try:
+            model_index(cfg.init_from)
+        except CheckpointError as error:
+            raise ValueError(f"init_from: {error}") from None
     started = time.perf_counter()
     deadline = started + 60 * max_minutes if max_minutes is not None else math.inf
     codec = MelCodec(cfg.codec)

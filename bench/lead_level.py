@@ -38,14 +38,9 @@ def guide_the_lead_with(lead_guidance: float) -> None:
     plain = pipeline.TextToMusic._predict
 
     def predict(self, x, t, embeds, guidance, beat=None):
-        if x.shape[0] != 2 or guidance in (0, 1):
-            return plain(self, x, t, embeds, guidance, beat)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.unet(torch.cat([x, x]), torch.tensor([t] * 4), embeds.tokens,
-                            embeds.pooled, embeds.attention_mask(), beat)
-        uncond, cond = out.float().chunk(2)
-        scale = torch.tensor([lead_guidance, guidance]).view(2, 1, 1, 1)
-        return uncond + scale * (cond - uncond)
+        if x.shape[0] == 2 and guidance not in (0, 1):  # the lead, then the band
+            guidance = torch.tensor([lead_guidance, guidance]).view(2, 1, 1, 1)
+        return plain(self, x, t, embeds, guidance, beat)
 
     pipeline.TextToMusic._predict = predict
 

@@ -6,10 +6,10 @@
 # (bench/audio_configs/soundfont_24k_parts.toml: the whole-clip model fine-tuned for 2,000 steps
 # on 3,600 clips, 70% of them a lead alone or a band alone, with the key grid; about 31 minutes
 # more), published in its parts/ folder: it makes the prompts that ask a genre for a lead its
-# clips never played. Run as
-# resumable chunks of at most CHUNK_MINUTES each, so it can share a machine and survive
-# interruptions: run this script again and it carries on from the last saved state. When the last
-# chunk finishes, the models are published as the shipped checkpoint and evaluated.
+# clips never played. Run as resumable chunks of at most CHUNK_MINUTES each, so it can share a
+# machine and survive interruptions: run this script again and it carries on from the last saved
+# state. When the last chunk finishes, the models are published as the shipped checkpoint and
+# evaluated.
 #
 #   bash bench/train_audio.sh                     # from the repository root
 #   RUN=runs/audio THREADS=1 CHUNK_MINUTES=9 bash bench/train_audio.sh

@@ -34,5 +34,6 @@ def test_audio_train_init_from_starts_from_the_given_model(tmp_path):
 
     missing = run("audio", "train", "--run", tmp_path / "bad", "--config", config,
                   "--init-from", tmp_path / "nowhere", code=2)
-    assert "nowhere is not a songspace audio model" in missing.stderr
+    assert "init_from: " in missing.stderr
+    assert "nowhere: not a songspace audio model" in missing.stderr
     assert "clips" not in missing.stderr  # refused before any clip of the pool was made
