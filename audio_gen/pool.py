@@ -11,6 +11,7 @@ state back as ``resume`` carries on to exactly the pool an uninterrupted build m
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -205,7 +206,7 @@ def soundfont_pool(
     captions_per_clip: int = 2, on_progress: Progress | None = None, *,
     deadline: float | None = None, resume: dict | None = None, soundfont: str | None = None,
     lead_swap: float = 0.0, accompaniment_db: float = 0.0, lead_only_captions: float = 0.0,
-    stems: float = 0.0,
+    stems: float = 0.0, workers: int = 1,
 ) -> Pool:
     """A pool of arrangements rendered through the General MIDI soundfont
     (:mod:`audio_gen.render`; held-out pairs excluded) at the codec's sample rate. Arguments
@@ -215,18 +216,20 @@ def soundfont_pool(
     share of each clip's further wordings (after its first) that name the lead alone, no genre
     (:func:`audio_gen.captions.describe` with ``name_genre=False``); ``stems``: share of clips
     that play one part of their arrangement, half the lead alone and half all but the lead
-    (:data:`audio_gen.render.PARTS`), each captioned as that part."""
+    (:data:`audio_gen.render.PARTS`), each captioned as that part; ``workers``: processes
+    that play the clips (every clip is drawn here, in order, so any number of workers makes
+    the same pool)."""
     from audio_gen import captions, render
 
     renderer = render.Renderer(codec.cfg.sample_rate, soundfont,
                                accompaniment_db=accompaniment_db)
 
-    def make(rng: np.random.Generator, seconds: float):
+    def draw(rng: np.random.Generator, seconds: float):
         part = "mix"
         # rng.random() only when the share is set, so that 0 draws the same pool as ever.
         if stems and rng.random() < stems:
             part = "lead" if rng.random() < 0.5 else "backing"
-        return render.make_clip(rng, renderer, seconds, held_out="exclude",
+        return render.draw_clip(rng, renderer, seconds, held_out="exclude",
                                 lead_swap=lead_swap, part=part)
 
     def recaption(clip, rng: np.random.Generator) -> str:
@@ -235,18 +238,29 @@ def soundfont_pool(
         lead_only = bool(lead_only_captions) and rng.random() < lead_only_captions
         return captions.caption(clip.spec, rng, name_genre=not lead_only)
 
-    return _generated_pool("soundfont", make, recaption, size, frames, codec, encoder,
-                           seed, captions_per_clip, on_progress, deadline, resume)
+    with render.Players(renderer, workers, functools.partial(_image, codec, frames)) as players:
+        return _generated_pool("soundfont", draw, recaption, size, frames, codec, encoder,
+                               seed, captions_per_clip, on_progress, deadline, resume,
+                               images_of=lambda clips: players.play([c.take for c in clips]),
+                               chunk=players.chunk)
+
+
+def _image(codec: MelCodec, frames: int, audio: np.ndarray) -> torch.Tensor:
+    """A clip's image as the pool keeps it: (1, M, frames) float16."""
+    with torch.no_grad():
+        return codec.encode(torch.from_numpy(audio))[None, :, :frames].half()
 
 
 def _generated_pool(
     kind: str, make: Callable, recaption: Callable, size: int, frames: int, codec: MelCodec,
     encoder: TextEncoder, seed: int, captions_per_clip: int, on_progress: Progress | None,
-    deadline: float | None, resume: dict | None,
+    deadline: float | None, resume: dict | None, images_of: Callable | None = None,
+    chunk: int = 1,
 ) -> Pool:
     """A pool of ``size`` clips from ``make(rng, seconds)`` (with ``.audio``, ``.caption`` and
     ``.spec`` holding ``bpm`` and ``first_beat``), each with ``captions_per_clip`` wordings
-    (``recaption(clip, rng)`` writes the others)."""
+    (``recaption(clip, rng)`` writes the others). ``images_of(clips)``: the images of clips
+    drawn but not yet played (default: of their ``.audio``), ``chunk`` of them at a time."""
     rng = np.random.default_rng(seed)
     seconds = frames * codec.cfg.hop_length / codec.cfg.sample_rate
     images, captions, beats, parts = _resumed(resume, kind)
@@ -254,16 +268,22 @@ def _generated_pool(
         rng.bit_generator.state = resume["rng"]  # type: ignore[index]
     state = _partial(kind, images, captions, beats, parts, rng=lambda: rng.bit_generator.state)
     stage = "synthesising clips" if kind == "synth" else "rendering clips"
-    for i in range(len(images), size):
-        _check(deadline, state, stage, i, size)
-        clip = make(rng, seconds)
-        texts = [clip.caption] + [recaption(clip, rng) for _ in range(captions_per_clip - 1)]
-        with torch.no_grad():
-            images.append(codec.encode(torch.from_numpy(clip.audio))[None, :, :frames].half())
-        captions.append(texts)
-        beats.append(_clip_entry(clip.spec))
-        if on_progress is not None and ((i + 1) % 50 == 0 or i + 1 == size):
-            on_progress(stage, i + 1, size)
+    images_of = images_of or (lambda clips: [_image(codec, frames, c.audio) for c in clips])
+    while len(images) < size:
+        _check(deadline, state, stage, len(images), size)
+        clips, texts = [], []
+        for _ in range(min(chunk, size - len(images))):  # drawn in order: the same pool
+            clips.append(make(rng, seconds))
+            texts.append([clips[-1].caption]
+                         + [recaption(clips[-1], rng) for _ in range(captions_per_clip - 1)])
+        done_before = len(images)
+        for clip, image, wordings in zip(clips, images_of(clips), texts, strict=True):
+            images.append(image)
+            captions.append(wordings)
+            beats.append(_clip_entry(clip.spec))
+        if on_progress is not None and (len(images) // 50 > done_before // 50
+                                        or len(images) == size):
+            on_progress(stage, len(images), size)
     return _assemble(images, captions, beats, encoder, on_progress, deadline, parts, state)
 
 

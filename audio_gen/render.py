@@ -12,8 +12,12 @@ attribute with the true-peak limiter (:mod:`audio_gen.loudness`) and writes its 
 
 from __future__ import annotations
 
+import multiprocessing
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import signal
@@ -39,15 +43,35 @@ class RenderedClip:
     spec: Arrangement
     stated: frozenset[str] = frozenset()  # the judged attributes the caption states
     part: str = "mix"  # what of the arrangement plays (see PARTS)
+    take: Take | None = None  # what the renderer plays (Renderer.take)
+
+
+@dataclass
+class Take:
+    """Everything random about how a clip sounds: its events, the noise of its room and of
+    its lo-fi treatment, and its loudness. Drawing it (:meth:`Renderer.take`) is cheap;
+    playing it (:meth:`Renderer.play`) is the work, and draws nothing."""
+
+    events: list[Event]
+    seconds: float
+    room_seconds: float
+    room_noise: np.ndarray
+    lofi: LofiNoise | None
+    target_lufs: float
+
+
+def room_noise(sample_rate: int, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """The seeded noise of a room's response (:func:`add_room`) of ``seconds`` reverb time."""
+    return rng.standard_normal(max(1, round(seconds * sample_rate)))
 
 
 def add_room(audio: np.ndarray, sample_rate: int, seconds: float,
-             rng: np.random.Generator) -> np.ndarray:
-    """Reverb: the clip convolved with seeded noise decaying 60 dB over ``seconds``, low-passed
-    (air absorbs highs), mixed in at a share that grows with the reverb time."""
-    n = max(1, round(seconds * sample_rate))
-    t = np.arange(n) / sample_rate
-    response = rng.standard_normal(n) * np.exp(-6.91 * t / seconds)
+             noise: np.ndarray) -> np.ndarray:
+    """Reverb: the clip convolved with ``noise`` (:func:`room_noise`) decaying 60 dB over
+    ``seconds``, low-passed (air absorbs highs), mixed in at a share that grows with the reverb
+    time."""
+    t = np.arange(len(noise)) / sample_rate
+    response = noise * np.exp(-6.91 * t / seconds)
     response[: round(0.012 * sample_rate)] = 0.0  # a short pre-delay before the reflections
     sos = signal.butter(2, min(5_000.0, 0.45 * sample_rate), fs=sample_rate, output="sos")
     response = signal.sosfilt(sos, response)
@@ -59,15 +83,31 @@ def add_room(audio: np.ndarray, sample_rate: int, seconds: float,
     return audio + wet * np.sqrt(share * dry_energy / wet_energy)
 
 
-def lofi(audio: np.ndarray, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+@dataclass
+class LofiNoise:
+    """The seeded part of the lo-fi treatment of an ``n``-sample clip (:func:`lofi`): the
+    low-pass cutoff, unit hiss, and the crackle's click positions and signed sizes."""
+
+    cutoff: float
+    hiss: np.ndarray
+    clicks: np.ndarray
+    click_sizes: np.ndarray
+
+    @classmethod
+    def draw(cls, n: int, sample_rate: int, rng: np.random.Generator) -> LofiNoise:
+        cutoff = min(rng.uniform(3_500.0, 5_000.0), 0.45 * sample_rate)
+        hiss = rng.standard_normal(n)
+        clicks = rng.integers(0, n, size=max(1, int(8 * n / sample_rate)))
+        return cls(cutoff, hiss, clicks, rng.uniform(-1.0, 1.0, len(clicks)))
+
+
+def lofi(audio: np.ndarray, sample_rate: int, noise: LofiNoise) -> np.ndarray:
     """The lo-fi treatment: dull highs (low-pass at 3.5-5 kHz), soft hiss and vinyl crackle."""
-    cutoff = min(rng.uniform(3_500.0, 5_000.0), 0.45 * sample_rate)
-    out = signal.sosfilt(signal.butter(4, cutoff, fs=sample_rate, output="sos"), audio)
+    out = signal.sosfilt(signal.butter(4, noise.cutoff, fs=sample_rate, output="sos"), audio)
     level = np.sqrt(np.mean(out**2)) + 1e-9
-    hiss = rng.standard_normal(len(out)) * level * 0.02
+    hiss = noise.hiss * level * 0.02
     crackle = np.zeros(len(out))
-    clicks = rng.integers(0, len(out), size=max(1, int(8 * len(out) / sample_rate)))
-    crackle[clicks] = rng.uniform(-1.0, 1.0, len(clicks)) * level * 1.5
+    crackle[noise.clicks] = noise.click_sizes * level * 1.5
     crackle = signal.sosfilt(signal.butter(2, 2_000.0, btype="highpass", fs=sample_rate,
                                            output="sos"), crackle)
     return out + hiss + crackle
@@ -130,21 +170,93 @@ class Renderer:
     def soundfont(self) -> Path:
         return self.synth.path
 
+    def take(self, arrangement: Arrangement, seconds: float, rng: np.random.Generator,
+             part: str = "mix") -> Take:
+        """Everything random about how ``arrangement`` sounds (see :class:`Take`), drawn
+        from ``rng`` in the order :meth:`render` always drew it."""
+        events = only(arrange(arrangement, seconds, rng), part)
+        if self.accompaniment_db:
+            events = remix(events, self.accompaniment_db)
+        room = room_noise(self.sample_rate, arrangement.room, rng)
+        noise = (LofiNoise.draw(round(seconds * self.sample_rate), self.sample_rate, rng)
+                 if STYLES[arrangement.style].lofi else None)
+        target = LOUDNESS[arrangement.loudness] + rng.uniform(-1.5, 1.5)
+        return Take(events, seconds, arrangement.room, room, noise, target)
+
+    def play(self, take: Take) -> np.ndarray:
+        """A take's audio (S,) float32 at its loudness, true peak under -1 dBTP. Draws
+        nothing: any renderer of the same rate and soundfont plays a take the same."""
+        audio = self.synth.render(take.events, take.seconds).astype(np.float64)
+        audio = add_room(audio, self.sample_rate, take.room_seconds, take.room_noise)
+        if take.lofi is not None:
+            audio = lofi(audio, self.sample_rate, take.lofi)
+        out, _ = normalise(audio, self.sample_rate, take.target_lufs)
+        return out
+
     def render(self, arrangement: Arrangement, seconds: float,
                rng: np.random.Generator, part: str = "mix") -> np.ndarray:
         """The clip's audio (S,) float32 at the loudness of ``arrangement.loudness`` (about
         -30, -21 or -14 LUFS, drawn within 1.5 LU), true peak under -1 dBTP; ``part``: what of
         the arrangement plays (:data:`PARTS`), each part brought to that loudness alone."""
-        events = only(arrange(arrangement, seconds, rng), part)
-        if self.accompaniment_db:
-            events = remix(events, self.accompaniment_db)
-        audio = self.synth.render(events, seconds).astype(np.float64)
-        audio = add_room(audio, self.sample_rate, arrangement.room, rng)
-        if STYLES[arrangement.style].lofi:
-            audio = lofi(audio, self.sample_rate, rng)
-        target = LOUDNESS[arrangement.loudness] + rng.uniform(-1.5, 1.5)
-        out, _ = normalise(audio, self.sample_rate, target)
-        return out
+        return self.play(self.take(arrangement, seconds, rng, part))
+
+
+class Players:
+    """Plays takes (:meth:`Renderer.play`) in order: in this process, or in ``workers``
+    processes, each with a renderer of the same rate and soundfont (a take carries its own
+    mix). Playing draws nothing, so both give the same audio. ``then``: what to make of each
+    clip's audio where it is played (e.g. its image), so that only that comes back. Use it as
+    a context manager: the processes stop when it ends.
+
+    ``chunk``: how many takes to hand over at a time to keep the workers busy.
+    """
+
+    def __init__(self, renderer: Renderer, workers: int = 1,
+                 then: Callable[[np.ndarray], Any] | None = None) -> None:
+        self.renderer = renderer
+        self.workers = max(1, int(workers))
+        self.then = then or (lambda audio: audio)
+        self.chunk = 1 if self.workers == 1 else 32 * self.workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Players:
+        if self.workers > 1:
+            # fork: the workers inherit the renderer's settings and ``then`` as they are (no
+            # pickling), and spawn would import the caller's main script again.
+            self._executor = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_player,
+                initargs=(self.renderer.sample_rate, str(self.renderer.soundfont), self.then))
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(cancel_futures=True)
+            self._executor = None
+
+    def play(self, takes: list[Take]) -> Iterable:
+        """``then`` of the takes' audio, in their order (lazily, as the workers finish)."""
+        if self._executor is None:
+            return (self.then(self.renderer.play(take)) for take in takes)
+        return self._executor.map(_play, takes,
+                                  chunksize=max(1, len(takes) // (4 * self.workers)))
+
+
+_PLAYER: tuple[Renderer, Callable] | None = None  # a worker process's (Players)
+
+
+def _start_player(sample_rate: int, soundfont: str, then: Callable) -> None:
+    import torch
+
+    global _PLAYER
+    torch.set_num_threads(1)  # one core a worker
+    _PLAYER = Renderer(sample_rate, soundfont), then
+
+
+def _play(take: Take):
+    assert _PLAYER is not None, "a worker plays only after _start_player"
+    renderer, then = _PLAYER
+    return then(renderer.play(take))
 
 
 def make_clip(
@@ -167,7 +279,22 @@ def make_clip(
     part : str
         What of the arrangement plays (:data:`PARTS`); the caption describes that part.
     """
+    clip = draw_clip(rng, renderer, seconds, held_out=held_out, fixed=fixed,
+                     lead_swap=lead_swap, part=part)
+    clip.audio = renderer.play(clip.take)
+    return clip
+
+
+def draw_clip(
+    rng: np.random.Generator, renderer: Renderer, seconds: float = 4.0, *,
+    held_out: str = "exclude", fixed: dict | None = None, lead_swap: float = 0.0,
+    part: str = "mix",
+) -> RenderedClip:
+    """What :func:`make_clip` draws, without playing it: a clip whose ``take`` is to be
+    played (``audio`` is empty), so that clips drawn in order from one generator can be played
+    in parallel and still come out as :func:`make_clip` makes them."""
     spec = sample_arrangement(rng, held_out=held_out, fixed=fixed, lead_swap=lead_swap)
-    audio = renderer.render(spec, seconds, rng, part)
+    take = renderer.take(spec, seconds, rng, part)
     text, stated = describe(spec, rng, part=part)
-    return RenderedClip(audio=audio, caption=text, spec=spec, stated=stated, part=part)
+    return RenderedClip(audio=np.zeros(0, np.float32), caption=text, spec=spec,
+                        stated=stated, part=part, take=take)

@@ -314,7 +314,7 @@ def _load_pool(
             make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
                                       accompaniment_db=cfg.accompaniment_db,
                                       lead_only_captions=cfg.lead_only_captions,
-                                      stems=cfg.stems)
+                                      stems=cfg.stems, workers=torch.get_num_threads())
                     if cfg.data_source == "soundfont" else synth_pool)
             pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
                         cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)

@@ -18,13 +18,14 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.fresh_process import one_row  # noqa: E402
+
 OUT = REPO / "bench" / "results" / "generate_speed.json"
 ATTRIBUTES = ("register", "tempo", "brightness", "loudness")
 
@@ -88,13 +89,11 @@ def main() -> None:
     settings = [(t, p, s, n) for t in args.threads for p in args.precisions
                 for s in args.samplers for n in args.steps]
     for threads, precision, sampler, steps in settings:
-        command = [sys.executable, __file__, "--one", "--model", str(args.model), "--steps",
-                   str(steps), "--samplers", sampler, "--threads", str(threads),
-                   "--captions-per-combo", str(args.captions_per_combo), "--seconds",
-                   str(args.seconds), "--guidance", str(args.guidance), "--precisions",
-                   precision]
-        result = subprocess.run(command, capture_output=True, text=True, check=True)
-        row = json.loads(result.stdout.strip().splitlines()[-1])
+        row = one_row(__file__, [
+            "--model", str(args.model), "--steps", str(steps), "--samplers", sampler,
+            "--threads", str(threads), "--captions-per-combo", str(args.captions_per_combo),
+            "--seconds", str(args.seconds), "--guidance", str(args.guidance),
+            "--precisions", precision])
         rows.append(row)
         print(f"{sampler:6} {steps:3d} steps, {threads} thread(s), {precision}: real-time "
               f"factor {row['real_time_factor']:.2f}, accuracy {row['accuracy']}, peak "

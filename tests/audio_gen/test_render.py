@@ -215,6 +215,55 @@ def test_a_share_of_a_pools_further_captions_names_the_lead_alone():
         assert further and not any(names_a_genre(text) for text in further), further
 
 
+@needs_soundfont
+def test_workers_play_a_pool_exactly_as_one_process_does(monkeypatch):
+    # Every clip is drawn in the parent, in order; the workers only play: the same pool for any
+    # number of them, a pause and resume included (the recipe's pool must not depend on it).
+    import itertools
+    import types
+
+    from audio_gen import pool as pool_module
+    from audio_gen.codec import MelCodec
+    from audio_gen.pool import PoolPaused, soundfont_pool
+    from audio_gen.text_encoder import HashingTextEncoder
+
+    from .conftest import TEXT_DIM, tiny_codec_config
+
+    codec, encoder = MelCodec(tiny_codec_config()), HashingTextEncoder(TEXT_DIM)
+    settings = dict(seed=5, captions_per_clip=2, lead_swap=0.35, stems=0.7)
+    size = 70  # more than the 64 clips that two workers are handed at a time
+    alone = soundfont_pool(size, 16, codec, encoder, workers=1, **settings)
+    together = soundfont_pool(size, 16, codec, encoder, workers=2, **settings)
+    ticks = itertools.count()
+    monkeypatch.setattr(pool_module, "time",
+                        types.SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    with pytest.raises(PoolPaused) as paused:
+        soundfont_pool(size, 16, codec, encoder, workers=2, deadline=float(next(ticks) + 2),
+                       **settings)
+    assert paused.value.stage == "rendering clips" and 0 < paused.value.done < size
+    resumed = soundfont_pool(size, 16, codec, encoder, workers=2, resume=paused.value.state,
+                             **settings)
+    for other in (together, resumed):
+        for name in ("images", "caption_ids", "tokens", "bpm", "first_beat", "tonic", "minor"):
+            assert torch.equal(getattr(alone, name), getattr(other, name)), name
+        assert alone.captions == other.captions
+
+
+@needs_soundfont
+def test_a_take_drawn_then_played_is_the_clip_make_clip_makes():
+    from audio_gen.render import Players, draw_clip, make_clip
+
+    made = [make_clip(np.random.default_rng(8), RENDERER, 1.0, part=part)
+            for part in ("mix", "lead", "backing")]
+    drawn = [draw_clip(np.random.default_rng(8), RENDERER, 1.0, part=part)
+             for part in ("mix", "lead", "backing")]
+    with Players(RENDERER, workers=2) as players:
+        played = list(players.play([clip.take for clip in drawn]))
+    for clip, again, audio in zip(made, drawn, played, strict=True):
+        assert clip.caption == again.caption and clip.spec == again.spec
+        assert np.array_equal(clip.audio, audio)
+
+
 def test_training_may_borrow_a_lead_from_another_genre():
     plain = [sample_arrangement(np.random.default_rng(1)) for _ in range(3)]
     assert plain == [sample_arrangement(np.random.default_rng(1), lead_swap=0.0)
