@@ -4,10 +4,22 @@ line of JSON."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+
+def parse_or_answer(parser: argparse.ArgumentParser, one_setting) -> argparse.Namespace | None:
+    """The bench's arguments; or, called with ``--one``, print ``one_setting(args)`` as the
+    row :func:`one_row` reads and return None."""
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if not args.one:
+        return args
+    print(json.dumps(one_setting(args)))
+    return None
 
 
 def one_row(script: str | Path, flags: list[str], cwd: str | Path | None = None) -> dict:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.fresh_process import one_row  # noqa: E402
+from bench.fresh_process import one_row, parse_or_answer  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "generate_speed.json"
 ATTRIBUTES = ("register", "tempo", "brightness", "loudness")
@@ -80,10 +80,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--guidance", type=float, default=3.0)
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one_setting(args)))
+    args = parse_or_answer(parser, one_setting)
+    if args is None:
         return
     rows = []
     settings = [(t, p, s, n) for t in args.threads for p in args.precisions

@@ -23,7 +23,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.fresh_process import one_row  # noqa: E402
+from bench.fresh_process import one_row, parse_or_answer  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "render_speed.json"
 
@@ -75,10 +75,8 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=600)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the process")
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one_setting(args)))
+    args = parse_or_answer(parser, one_setting)
+    if args is None:
         return
     rows = []
     for workers in args.workers:
