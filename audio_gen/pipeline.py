@@ -170,7 +170,7 @@ class TextToMusic:
     @classmethod
     def from_pretrained(
         cls, folder: str | Path, *, text_encoder: TextEncoder | None = None,
-        scheduler: str | None = None, bf16: bool = False,
+        scheduler: str | None = None, bf16: bool = False, text_encoder_spec: str | None = None,
     ) -> TextToMusic:
         """Build the pipeline from a model folder written by :func:`checkpoint.save_model`.
 
@@ -184,20 +184,27 @@ class TextToMusic:
             Sampler; default the folder's (DDIM).
         bf16 : bool
             See the class.
+        text_encoder_spec : str, optional
+            What ``text_encoder`` was loaded from: when the folder names the same encoder, the
+            phrase vectors stored with it are used instead of being computed again.
         """
         from audio_gen.checkpoint import INDEX, load_model
         from audio_gen.text_encoder import load_text_encoder
 
         bundle = load_model(folder)
+        if text_encoder is None:
+            text_encoder_spec = bundle.text_encoder
         encoder = text_encoder or load_text_encoder(bundle.text_encoder, bundle.text_max_length)
         parts = Path(folder) / PARTS_FOLDER
+        # The parts model shares this encoder, and with it the right to its stored vectors.
         parts_model = (cls.from_pretrained(parts, text_encoder=encoder, scheduler=scheduler,
-                                           bf16=bf16)
+                                           bf16=bf16, text_encoder_spec=text_encoder_spec)
                        if (parts / INDEX).is_file() else None)
         # The stored phrase vectors are the folder's own encoder's: another encoder embeds anew.
+        own_encoder = text_encoder_spec == bundle.text_encoder
         return cls(bundle.unet, bundle.make_scheduler(scheduler), MelCodec(bundle.codec), encoder,
                    bf16=bf16, vocabulary=model_vocabulary(bundle.meta),
-                   phrase_vectors=bundle.phrase_vectors if text_encoder is None else None,
+                   phrase_vectors=bundle.phrase_vectors if own_encoder else None,
                    tempo_classes=training_tempo_classes(bundle.meta.get("data")),
                    stems=bool(bundle.meta.get("stems")), parts_model=parts_model)
 

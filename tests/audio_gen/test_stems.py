@@ -237,6 +237,15 @@ def test_a_model_folder_with_a_parts_model_hands_it_the_borrowed_leads(stems_mod
 
     assert made("metal with a violin solo")["stems"] == {"lead": "violin solo",
                                                          "backing": "metal backing track"}
+    # The parts model reads the prompt with the phrase vectors stored with it (encoding its
+    # whole vocabulary again cost about a second a process): only the prompt is encoded.
+    encoded: list[str] = []
+    encode = pipe.text_encoder.encode
+    pipe.text_encoder.encode = lambda texts: encoded.extend(texts) or encode(texts)
+    assert pipe("metal with a violin solo", seconds=0.5, steps=2).stems is not None
+    vocabulary = pipe.parts_model.vocabulary
+    assert 0 < len(encoded) < len(vocabulary.phrases), len(encoded)
+    assert torch.allclose(vocabulary.vectors, vocabulary._embed(vocabulary.phrases), atol=1e-5)
     assert made("folk with a violin solo")["stems"] is not None  # a held-out pair
     assert made("folk with a flute solo")["stems"] is None  # folk's own: the whole model
     assert made("metal with a violin solo", "--no-stems")["stems"] is None
