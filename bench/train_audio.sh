@@ -2,14 +2,15 @@
 # The full text-to-music training recipe (bench/audio_configs/soundfont_24k.toml: 6,000 steps of
 # batch 32 on a pool of 6,000 clips rendered through the General MIDI soundfont at 24 kHz, with
 # cross-attention at the fine levels), on both cores: about 76 minutes from nothing on an idle
-# 2-core machine (one thread would take about two hours); then its parts model
+# 2-core machine at the usual speed, about 73 now that the pool renders in one worker a thread
+# (one thread would take about two hours); then its parts model
 # (bench/audio_configs/soundfont_24k_parts.toml: the whole-clip model fine-tuned for 2,000 steps
-# on 3,600 clips, 70% of them a lead alone or a band alone, with the key grid; about 31 minutes
-# more), published in its parts/ folder: it makes the prompts that ask a genre for a lead its
-# clips never played. Run as resumable chunks of at most CHUNK_MINUTES each, so it can share a
-# machine and survive interruptions: run this script again and it carries on from the last saved
-# state. When the last chunk finishes, the models are published as the shipped checkpoint and
-# evaluated.
+# on 3,600 clips, 70% of them a lead alone or a band alone, with the key grid; 22-29 minutes
+# more, by the machine's speed), published in its parts/ folder: it makes the prompts that ask a
+# genre for a lead its clips never played. Run as resumable chunks of at most CHUNK_MINUTES
+# each, so it can share a machine and survive interruptions: run this script again and it carries
+# on from the last saved state. When the last chunk finishes, the models are published as the
+# shipped checkpoint and evaluated.
 #
 #   bash bench/train_audio.sh                     # from the repository root
 #   RUN=runs/audio THREADS=1 CHUNK_MINUTES=9 bash bench/train_audio.sh
