@@ -13,8 +13,9 @@ attribute with the true-peak limiter (:mod:`audio_gen.loudness`) and writes its 
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -238,8 +239,18 @@ class Players:
         """``then`` of the takes' audio, in their order (lazily, as the workers finish)."""
         if self._executor is None:
             return (self.then(self.renderer.play(take)) for take in takes)
-        return self._executor.map(_play, takes,
-                                  chunksize=max(1, len(takes) // (4 * self.workers)))
+        return _reported(self._executor.map(_play, takes,
+                                            chunksize=max(1, len(takes) // (4 * self.workers))))
+
+
+def _reported(results: Iterator) -> Iterator:
+    """``results``, with a worker that died said in words a user can act on."""
+    try:
+        yield from results
+    except BrokenProcessPool as error:
+        raise RuntimeError("a rendering worker process died (out of memory, or FluidSynth "
+                           "crashed); render in one process with --threads 1 to see why"
+                           ) from error
 
 
 _PLAYER: tuple[Renderer, Callable] | None = None  # a worker process's (Players)

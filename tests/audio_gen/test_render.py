@@ -264,6 +264,24 @@ def test_a_take_drawn_then_played_is_the_clip_make_clip_makes():
         assert np.array_equal(clip.audio, audio)
 
 
+def _die(_take) -> None:  # a worker's end (module level: the pool pickles it by name)
+    import os
+
+    os._exit(3)
+
+
+@needs_soundfont
+def test_a_worker_that_dies_is_reported_in_words(monkeypatch):
+    from audio_gen import render
+
+    monkeypatch.setattr(render, "_play", _die)
+    takes = [render.draw_clip(np.random.default_rng(seed), RENDERER, 0.5).take
+             for seed in range(2)]
+    with render.Players(RENDERER, workers=2) as players, \
+            pytest.raises(RuntimeError, match=r"rendering worker process died.*--threads 1"):
+        list(players.play(takes))
+
+
 def test_training_may_borrow_a_lead_from_another_genre():
     plain = [sample_arrangement(np.random.default_rng(1)) for _ in range(3)]
     assert plain == [sample_arrangement(np.random.default_rng(1), lead_swap=0.0)
