@@ -12,6 +12,7 @@ attribute with the true-peak limiter (:mod:`audio_gen.loudness`) and writes its 
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -44,7 +45,7 @@ class RenderedClip:
     spec: Arrangement
     stated: frozenset[str] = frozenset()  # the judged attributes the caption states
     part: str = "mix"  # what of the arrangement plays (see PARTS)
-    take: Take | None = None  # what the renderer plays (Renderer.take)
+    take: Take | None = None  # what is to be played: set by draw_clip, dropped by make_clip
 
 
 @dataclass
@@ -292,8 +293,8 @@ def make_clip(
     """
     clip = draw_clip(rng, renderer, seconds, held_out=held_out, fixed=fixed,
                      lead_swap=lead_swap, part=part)
-    clip.audio = renderer.play(clip.take)
-    return clip
+    # The take's noise (about a megabyte) is not kept: callers keep many clips.
+    return dataclasses.replace(clip, audio=renderer.play(clip.take), take=None)
 
 
 def draw_clip(
