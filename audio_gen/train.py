@@ -292,6 +292,25 @@ def _check_run_config(run_dir: Path, cfg: TrainConfig) -> None:
         path.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
+def generated_pool(
+    cfg: TrainConfig, codec: MelCodec, encoder: TextEncoder, size: int,
+    on_progress: Callable[[str, int, int], None] | None = None, *,
+    deadline: float | None = None, resume: dict | None = None, workers: int | None = None,
+) -> Pool:
+    """The first ``size`` clips of the pool ``cfg`` draws (its soundfont or synthesiser
+    settings), rendered by ``workers`` processes, by default one a torch thread (the pool is
+    the same for any number)."""
+    if cfg.data_source == "soundfont":
+        make = functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
+                                 accompaniment_db=cfg.accompaniment_db,
+                                 lead_only_captions=cfg.lead_only_captions, stems=cfg.stems,
+                                 workers=workers or torch.get_num_threads())
+    else:
+        make = synth_pool
+    return make(size, cfg.frames, codec, encoder, cfg.seed, cfg.captions_per_clip, on_progress,
+                deadline=deadline, resume=resume)
+
+
 def _load_pool(
     run_dir: Path, cfg: TrainConfig, codec: MelCodec, encoder: TextEncoder,
     data_folder: Path | None, on_progress, deadline: float | None = None,
@@ -311,13 +330,8 @@ def _load_pool(
             pool = folder_pool(clips, cfg.frames, codec, encoder, on_progress,
                                deadline=deadline, resume=resume)
         else:
-            make = (functools.partial(soundfont_pool, lead_swap=cfg.lead_swap,
-                                      accompaniment_db=cfg.accompaniment_db,
-                                      lead_only_captions=cfg.lead_only_captions,
-                                      stems=cfg.stems, workers=torch.get_num_threads())
-                    if cfg.data_source == "soundfont" else synth_pool)
-            pool = make(cfg.pool_size, cfg.frames, codec, encoder, cfg.seed,
-                        cfg.captions_per_clip, on_progress, deadline=deadline, resume=resume)
+            pool = generated_pool(cfg, codec, encoder, cfg.pool_size, on_progress,
+                                  deadline=deadline, resume=resume)
     except PoolPaused as paused:
         save_state(partial, paused.state)
         raise

@@ -1,7 +1,7 @@
 """How fast the training recipe's pool is rendered: one process against worker processes.
 
-Builds the first ``--clips`` clips of a recipe's pool (``audio_gen.pool.soundfont_pool``, as
-``songspace audio train`` does, captions encoded by the real text encoder) once per worker
+Builds the first ``--clips`` clips of a recipe's pool with ``audio_gen.train.generated_pool``,
+as ``songspace audio train`` does (captions encoded by the real text encoder), once per worker
 count, each in a fresh process, and prints the rendering rate, the ratio to one process, the
 caption-encoding time, the process's peak resident memory (a forked worker only adds a
 renderer) and whether every pool is the same as one process's, tensor for tensor.
@@ -36,9 +36,8 @@ def one_setting(args: argparse.Namespace) -> dict:
     import torch
 
     from audio_gen.codec import MelCodec
-    from audio_gen.pool import soundfont_pool
     from audio_gen.text_encoder import load_text_encoder
-    from audio_gen.train import TrainConfig
+    from audio_gen.train import TrainConfig, generated_pool
 
     torch.set_num_threads(args.threads)
     cfg = TrainConfig.from_dict(tomllib.loads(Path(args.config).read_text()))
@@ -49,10 +48,7 @@ def one_setting(args: argparse.Namespace) -> dict:
     def progress(stage: str, done: int, total: int) -> None:
         marks[stage] = time.perf_counter() - started
 
-    pool = soundfont_pool(args.clips, cfg.frames, MelCodec(cfg.codec), encoder, cfg.seed,
-                          cfg.captions_per_clip, progress, lead_swap=cfg.lead_swap,
-                          accompaniment_db=cfg.accompaniment_db,
-                          lead_only_captions=cfg.lead_only_captions, stems=cfg.stems,
+    pool = generated_pool(cfg, MelCodec(cfg.codec), encoder, args.clips, progress,
                           workers=args.workers[0])
     digest = hashlib.sha256()
     for name, value in sorted(pool.state().items()):
