@@ -24,6 +24,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from bench.guidance_terms import with_third_prompt  # noqa: E402
+
 OUT = REPO / "bench" / "results" / "composed_guidance.json"
 SEED = 3  # the judges' test renders are seed 1, evaluate's validation split seed 2
 
@@ -57,13 +59,8 @@ def main() -> None:
             if self.extra is None:
                 return super()._predict(x, t, embeds, guidance, beat)
             weight, third, plus, minus = self.extra
-            batch = TextEmbedding.cat([embeds, third])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-                out = self.unet(x.expand(3, -1, -1, -1), torch.tensor([t] * 3), batch.tokens,
-                                batch.pooled, batch.attention_mask(), beat)
-            outs = out.float().chunk(3)
-            uncond, cond = outs[:2]
-            return uncond + guidance * (cond - uncond) + weight * (outs[plus] - outs[minus])
+            return with_third_prompt(self, x, t, embeds, guidance, beat, third, weight, plus,
+                                     minus)
 
     base = TextToMusic.from_pretrained(DEFAULT_CHECKPOINT)
     pipe = ComposedGuidance(base.unet, base.scheduler, base.codec, base.text_encoder)

@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.guidance_terms import with_third_prompt
 
 OPPOSITE = {"major": "minor", "minor": "major"}
 
@@ -57,7 +58,6 @@ def mode_contrast(weight: float) -> None:
     import torch
 
     from audio_gen.pipeline import TextToMusic
-    from audio_gen.text_encoder import TextEmbedding
 
     call, predict = TextToMusic.__call__, TextToMusic._predict
 
@@ -75,12 +75,7 @@ def mode_contrast(weight: float) -> None:
         if (third is None or x.shape[0] != 1 or isinstance(guidance, torch.Tensor)
                 or guidance in (0, 1)):  # the parts (two clips) and unguided steps as shipped
             return predict(self, x, t, embeds, guidance, beat)
-        batch = TextEmbedding.cat([embeds, third])
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
-            out = self.unet(x.expand(3, -1, -1, -1), torch.tensor([t] * 3), batch.tokens,
-                            batch.pooled, batch.attention_mask(), beat)
-        uncond, cond, opposite = out.float().chunk(3)
-        return uncond + guidance * (cond - uncond) + weight * (cond - opposite)
+        return with_third_prompt(self, x, t, embeds, guidance, beat, third, weight, 1, 2)
 
     TextToMusic.__call__, TextToMusic._predict = contrasted_call, contrasted_predict
 
